@@ -123,8 +123,9 @@ def heal(target: str | None = None) -> list[str]:
 def _clear_engine_faults(svc: LabService, done: list[str]) -> None:
     try:
         reply = requests.delete(control_url(svc), timeout=CONTROL_TIMEOUT_S)
-        if reply.ok:
-            done.append(f"cleared faults of {svc.container}")
+        cleared = reply.json().get("cleared") if reply.ok else None
+        if cleared:
+            done.append(f"cleared {', '.join(cleared)} on {svc.container}")
     except requests.RequestException:
         pass  # not answering yet (restarting): compose up below brings it back
 

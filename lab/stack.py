@@ -74,8 +74,23 @@ def status_lines() -> list[str]:
     return lines
 
 
-def wait_healthy(timeout_s: float = UP_TIMEOUT_S) -> None:
-    compose("up", "-d", "--wait", "--wait-timeout", str(int(timeout_s)), env=compose_env())
+def wait_healthy(timeout_s: float = 90) -> None:
+    """Bring every service back (compose up -d) and wait until Docker calls all of them healthy.
+
+    `compose up --wait` gives up at once on a container still marked unhealthy
+    from a fault just cleared; Docker needs one good probe to flip it back.
+    """
+    compose("up", "-d", "--quiet-pull", env=compose_env(), capture=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = [c.name for c in lab_containers()
+                   if c.attrs["State"].get("Health", {}).get("Status", "healthy") != "healthy"
+                   or c.status != "running"]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise LabError(f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+        time.sleep(1)
 
 
 def require_running() -> None:
