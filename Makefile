@@ -1,0 +1,30 @@
+# The two commands of the README, and the steps they share.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The lab writes its generated PostgreSQL password here; the suite reads it.
+export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
+
+.PHONY: setup daily test lab-up lab-down
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[lab]'
+	touch $@
+
+# The main job: the lab up, then the daily tier against it; the report path is printed at the end.
+daily: setup
+	$(PY) -m lab up
+	$(PY) -m pytest -m daily --inventory lab/inventory.yaml
+
+# The suite's own tests: unit tests, then the lab tests (which bring the lab up and down).
+test: setup
+	$(PY) -m pytest tests
+
+lab-up: setup
+	$(PY) -m lab up
+
+lab-down: setup
+	$(PY) -m lab down

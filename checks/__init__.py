@@ -1,0 +1,1 @@
+"""The operational checks: one module per area of the troubleshooting guide."""

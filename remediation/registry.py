@@ -1,0 +1,36 @@
+"""Names of the remediation helpers and the exact command that runs each.
+
+>>> command_for("restart-engine", "risk")
+'python -m remediation restart-engine risk'
+>>> command_for("restart-redis")
+'python -m remediation restart-redis'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HelperInfo:
+    name: str
+    summary: str
+    disruptive: bool
+    target: str | None  # what the argument names: engine, container, port, or nothing
+
+
+HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
+    HelperInfo("start-container", "start a stopped platform container (docker start)", False, "container"),
+    HelperInfo("restart-container", "restart a platform container after saving its diagnostics", True, "container"),
+    HelperInfo("restart-engine", "restart an engine's container after saving its diagnostics", True, "engine"),
+    HelperInfo("diagnose-startup", "the guide's start-up diagnosis: exit code, error, logs, limits, dependencies (read-only)", False, "container"),
+    HelperInfo("diagnose-engine", "an engine's health, stats and recent error/slow log lines (read-only)", False, "engine"),
+    HelperInfo("check-messagebus", "Redis state, the engine's bus client and heartbeat, network (read-only)", False, "engine"),
+    HelperInfo("free-port", "say which process or container holds a port (read-only; never kills)", False, "port"),
+    HelperInfo("restart-redis", "restart the Redis container after saving its diagnostics", True, None),
+    HelperInfo("restart-postgres", "restart the PostgreSQL container after saving its diagnostics", True, None),
+)}
+
+
+def command_for(name: str, target: str | None = None) -> str:
+    info = HELPERS[name]
+    return "python -m remediation " + name + (f" {target}" if info.target and target else "")

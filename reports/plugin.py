@@ -1,0 +1,132 @@
+"""Every check run writes a self-contained pytest-html report and Allure results.
+
+Files go to reports/out/<tier>-<YYYYmmdd-HHMMSS>.html and ...-allure/ beside
+it, unless --html / --alluredir were given. A failure shows its remediation
+command, guide section, severity and evidence in both.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from pathlib import Path
+
+import allure
+import pytest
+
+from fixtures.state import CHECK_RUN, is_check_run
+
+OUT_DIR = Path(__file__).resolve().parent / "out"
+RUN_PATHS = pytest.StashKey[dict]()
+ALLURE_SEVERITY = {"critical": allure.severity_level.CRITICAL, "warning": allure.severity_level.NORMAL,
+                   "info": allure.severity_level.MINOR}
+
+
+def run_name(markexpr: str) -> str:
+    """`daily` for `-m daily`; a safe slug of any other expression; `checks` for none.
+
+    >>> run_name("daily"), run_name("daily and not weekly"), run_name("")
+    ('daily', 'daily-and-not-weekly', 'checks')
+    """
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", markexpr).strip("-")
+    return slug[:40] or "checks"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    # Runs before the fixtures plugin's configure (pluggy order), so it asks itself.
+    if not is_check_run(config) or hasattr(config, "workerinput"):
+        return
+    stem = f"{run_name(config.option.markexpr)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not config.option.htmlpath:
+        config.option.htmlpath = str(OUT_DIR / f"{stem}.html")
+        config.option.self_contained_html = True
+    if not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(OUT_DIR / f"{stem}-allure")
+    config.stash[RUN_PATHS] = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Allure labels come from the catalog markers, so they are there before a test starts."""
+    from checks.catalog import CATALOG
+    for item in items:
+        marker = item.get_closest_marker("check")
+        if marker is None:
+            continue
+        spec = CATALOG[marker.args[0]]
+        item.add_marker(allure.severity(ALLURE_SEVERITY[spec.severity]))
+        item.add_marker(allure.label("check", spec.id))
+        item.add_marker(allure.label("area", Path(str(item.fspath)).stem.removeprefix("test_")))
+        for tier in spec.tiers:
+            item.add_marker(allure.label("tier", tier))
+        item.add_marker(allure.label("guide_section", spec.guide_section))
+        engine = getattr(getattr(item, "callspec", None), "params", {}).get("engine")
+        if engine is not None:
+            item.add_marker(allure.label("engine", engine.name))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != "call":
+        return
+    props = dict(report.user_properties)
+    if "check_id" not in props:
+        return
+    evidence = {k.split(":", 1)[1]: v for k, v in report.user_properties if k.startswith("evidence:")}
+    for name, text in evidence.items():
+        allure.attach(text, name=f"evidence: {name}", attachment_type=allure.attachment_type.JSON)
+    if report.failed and props.get("remediation"):
+        allure.attach(props["remediation"], name="remediation", attachment_type=allure.attachment_type.TEXT)
+    import pytest_html
+    extras = getattr(report, "extras", [])
+    if report.failed:
+        extras.append(pytest_html.extras.html(_failure_panel(props)))
+    for name, text in evidence.items():
+        extras.append(pytest_html.extras.json(json.loads(text), name=f"evidence: {name}"))
+    report.extras = extras
+
+
+def _failure_panel(props: dict) -> str:
+    rows = [("Severity", props.get("severity", "")), ("Remediation", props.get("remediation", "none")),
+            ("Guide", props.get("guide_section", "")), ("Tiers", props.get("tiers", ""))]
+    cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
+                    f"<td><code>{html.escape(str(v))}</code></td></tr>" for k, v in rows)
+    return f"<table class='nautilus-failure'>{cells}</table>"
+
+
+def pytest_html_results_table_header(cells: list) -> None:
+    cells.insert(2, "<th>Severity</th>")
+    cells.insert(3, "<th>Remediation</th>")
+
+
+def pytest_html_results_table_row(report, cells: list) -> None:
+    props = dict(getattr(report, "user_properties", []))
+    remediation = props.get("remediation", "") if report.failed else ""
+    cells.insert(2, f"<td>{html.escape(props.get('severity', ''))}</td>")
+    cells.insert(3, f"<td><code>{html.escape(remediation)}</code></td>")
+
+
+def pytest_html_report_title(report) -> None:
+    report.title = "Nautilus health checks"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if not config.stash.get(CHECK_RUN, False):
+        return
+    failed = terminalreporter.stats.get("failed", [])
+    commands: dict[str, list[str]] = {}
+    for report in failed:
+        props = dict(report.user_properties)
+        if props.get("remediation"):
+            commands.setdefault(props["remediation"], []).append(props.get("check_id", report.nodeid))
+    if commands:
+        terminalreporter.section("remediation for the failed checks")
+        for command, check_ids in sorted(commands.items()):
+            terminalreporter.write_line(f"{command}    # {', '.join(sorted(set(check_ids)))}")
+    paths = config.stash.get(RUN_PATHS, None)
+    if paths:
+        terminalreporter.write_line(f"HTML report: {paths['html']}")
+        terminalreporter.write_line(f"Allure results: {paths['allure']}")

@@ -1,0 +1,99 @@
+"""Fixtures for the suite's own tests: the lab, and running the checks against it."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, text=True, capture_output=True,
+                          timeout=600)
+    if check and done.returncode != 0:
+        raise AssertionError(f"python -m lab {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The lab, up and healthy. In CI a lab that cannot start fails the tests; elsewhere it skips them."""
+    done = subprocess.run([sys.executable, "-m", "lab", "up"], cwd=ROOT, text=True, timeout=900)
+    if done.returncode != 0:
+        message = "the lab did not come up (python -m lab up failed; its output is above)"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield
+    if not os.environ.get("NAUTILUS_LAB_KEEP"):
+        lab_cli("down", check=False)
+
+
+@pytest.fixture
+def fault(lab):
+    """Inject lab faults; every one is healed after the test, pass or fail."""
+    injected = []
+
+    def inject(kind: str, target: str, *extra: str) -> None:
+        injected.append(target)
+        lab_cli("fault", kind, target, *extra)
+
+    yield inject
+    if injected:
+        lab_cli("heal")
+
+
+@pytest.fixture
+def heal(lab):
+    """Clear every lab fault and wait until the stack is healthy again."""
+    return lambda: lab_cli("heal")
+
+
+@dataclass
+class CheckRun:
+    returncode: int
+    outcomes: dict[str, str]   # "test_name[param]" -> passed | failed | error | skipped
+    messages: dict[str, str]
+    output: str
+
+    @property
+    def failed(self) -> set[str]:
+        return {name for name, outcome in self.outcomes.items() if outcome in ("failed", "error")}
+
+
+def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
+    """Run the operational checks in a subprocess, as an SRE would, and read the JUnit result."""
+    junit = tmp_path / f"junit-{time.monotonic_ns()}.xml"
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
+           f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}", *args]
+    full_env = dict(os.environ, **(env or {}))
+    full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
+    done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+    outcomes, messages = {}, {}
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            name = case.get("name")
+            outcome = "passed"
+            for tag in ("failure", "error", "skipped"):
+                node = case.find(tag)
+                if node is not None:
+                    outcome = {"failure": "failed"}.get(tag, tag)
+                    messages[name] = node.get("message", "") + "\n" + (node.text or "")
+                    break
+            outcomes[name] = outcome
+    return CheckRun(done.returncode, outcomes, messages, done.stdout + done.stderr)
+
+
+@pytest.fixture(scope="session")
+def lab_password(lab) -> str:
+    return (ROOT / "lab" / ".state" / "postgres-password").read_text().strip() \
+        if not os.environ.get("NAUTILUS_POSTGRES_PASSWORD") else os.environ["NAUTILUS_POSTGRES_PASSWORD"]

@@ -1,0 +1,121 @@
+"""The checks against the lab: all pass when healthy; a real fault fails exactly the checks it should.
+
+Each test breaks the lab for real, runs the tier as an SRE would (a pytest
+subprocess), compares the set of failed checks with the expected set, then
+heals the lab and sees the same checks pass again.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import LAB_INVENTORY, run_checks
+
+ENGINES = ["analytics", "risk", "factor", "ml", "features", "websocket", "strategy", "marketdata", "portfolio"]
+INVENTORY = ("--inventory", str(LAB_INVENTORY))
+
+
+def engine_down(engine: str, port: int) -> set[str]:
+    container = f"nautilus-{engine}-engine"
+    return {
+        f"test_container_running[{container}]",
+        f"test_container_healthy[{container}]",
+        f"test_engine_health_answers[{engine}-engine]",
+        f"test_engine_status_healthy[{engine}-engine]",
+        f"test_engine_messagebus_flag[{engine}-engine]",
+        f"test_engine_messagebus_seen_by_redis[{engine}-engine]",
+        f"test_port_open[port-{port}]",
+    }
+
+
+def assert_failed_exactly(run, expected: set[str]) -> None:
+    assert run.outcomes, f"no checks ran:\n{run.output[-3000:]}"
+    assert run.failed == expected, (
+        f"unexpected failures: {sorted(run.failed - expected)}\nmissing failures: {sorted(expected - run.failed)}"
+        f"\n{run.output[-3000:]}")
+
+
+@pytest.mark.usefixtures("lab")
+@pytest.mark.parametrize("tier", ["emergency", "daily"])
+def test_healthy_lab_passes(tmp_path, tier):
+    run = run_checks(tmp_path, "-m", tier, *INVENTORY)
+    assert_failed_exactly(run, set())
+    assert run.returncode == 0
+    assert len(run.outcomes) > 60
+
+
+@pytest.mark.lab_fault
+def test_stopped_engine(tmp_path, fault, heal):
+    fault("stop", "risk")
+    run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
+    assert_failed_exactly(run, engine_down("risk", 8200))
+    assert "python -m remediation restart-engine risk" in run.messages["test_engine_health_answers[risk-engine]"]
+    assert "python -m remediation start-container nautilus-risk-engine" in run.messages["test_container_running[nautilus-risk-engine]"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "risk", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_stopped_redis(tmp_path, fault, heal):
+    fault("stop", "redis")
+    time.sleep(6)  # engines notice a lost bus within 5 s
+    run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
+    expected = {"test_container_running[nautilus-redis]", "test_container_healthy[nautilus-redis]",
+                "test_port_open[port-6379]", "test_redis_ping"}
+    expected |= {f"test_engine_messagebus_flag[{e}-engine]" for e in ENGINES}
+    expected |= {f"test_engine_messagebus_seen_by_redis[{e}-engine]" for e in ENGINES}
+    assert_failed_exactly(run, expected)
+    assert "python -m remediation restart-redis" in run.messages["test_redis_ping"]
+    assert "cannot observe: redis" in run.messages["test_engine_messagebus_seen_by_redis[risk-engine]"]
+    heal()
+    time.sleep(5)  # engines reconnect and beat again
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_stopped_postgres(tmp_path, fault, heal):
+    fault("stop", "postgres")
+    run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
+    assert_failed_exactly(run, {"test_container_running[nautilus-postgres]", "test_container_healthy[nautilus-postgres]",
+                                "test_port_open[port-5432]", "test_postgres_ready"})
+    assert "python -m remediation restart-postgres" in run.messages["test_postgres_ready"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "postgres", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_unhealthy_engine_real_flavour(tmp_path, fault, heal):
+    fault("unhealthy", "risk")
+    run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
+    assert_failed_exactly(run, {"test_engine_status_healthy[risk-engine]"})
+    assert "'stopped'" in run.messages["test_engine_status_healthy[risk-engine]"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "risk", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_bus_lie_is_caught_from_redis(tmp_path, fault, heal):
+    fault("bus-lie", "features")
+    time.sleep(1)
+    run = run_checks(tmp_path, "-m", "emergency", "-k", "features", *INVENTORY)
+    assert_failed_exactly(run, {"test_engine_messagebus_seen_by_redis[features-engine]"})
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "features", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_slow_engine_fails_latency_only(tmp_path, fault, heal):
+    fault("slow", "ml", "--ms", "1500")
+    run = run_checks(tmp_path, "-m", "daily", "-k", "ml", *INVENTORY)
+    assert_failed_exactly(run, {"test_engine_health_latency[ml-engine]"})
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "ml", *INVENTORY), set())
+
+
+@pytest.mark.usefixtures("lab")
+def test_engine_option_narrows_the_run(tmp_path):
+    run = run_checks(tmp_path, "-m", "emergency", "--engine", "risk", *INVENTORY)
+    engine_ids = {name for name in run.outcomes if "-engine]" in name}
+    assert engine_ids and all("risk" in name for name in engine_ids)
+    assert "test_redis_ping" in run.outcomes
