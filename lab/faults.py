@@ -96,6 +96,7 @@ def _cmdline(pid: int) -> str:
 def heal(target: str | None = None) -> list[str]:
     """Clear faults (all, or one target's) and wait until the lab is healthy."""
     chosen = [find(target)] if target else services()
+    stopped = {c.name for c in lab_containers() if c.status in ("exited", "created", "dead")}
     done = []
     for svc in chosen:
         if svc.port:
@@ -117,7 +118,7 @@ def heal(target: str | None = None) -> list[str]:
         elif svc.engine and container.status == "running":
             _clear_engine_faults(svc, done)
     wait_healthy()
-    return done
+    return done + [f"started {name}" for name in sorted(stopped)]
 
 
 def _clear_engine_faults(svc: LabService, done: list[str]) -> None:

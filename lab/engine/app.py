@@ -12,8 +12,8 @@ import asyncio
 import json
 import logging
 import math
-import multiprocessing
 import os
+import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -52,11 +52,6 @@ def crash_if_marked() -> None:
     sys.exit(1)
 
 
-def burn_cpu() -> None:
-    while True:
-        math.sqrt(12345.6789)
-
-
 class Engine:
     def __init__(self) -> None:
         self.started = time.time()
@@ -80,7 +75,7 @@ class Engine:
         self.messages_rate = 0.0
         self.leaked: list[bytearray] = []
         self.leak_task: asyncio.Task | None = None
-        self.cpu_child: multiprocessing.Process | None = None
+        self.cpu_child: subprocess.Popen | None = None
 
     # -- message bus ----------------------------------------------------------
 
@@ -391,8 +386,9 @@ class Engine:
         elif kind == "cpu":
             self.faults[kind] = {}
             if self.cpu_child is None:
-                self.cpu_child = multiprocessing.get_context("fork").Process(target=burn_cpu, daemon=True)
-                self.cpu_child.start()
+                # A separate interpreter, not a fork: a forked child would share the
+                # event loop's signal wakeup fd, and its SIGTERM would stop this engine.
+                self.cpu_child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
         elif kind == "hang":
             self.faults[kind] = {}
             self.running.clear()
@@ -403,6 +399,8 @@ class Engine:
             return web.json_response({"engine": NAME, "faults": {"crash-loop": {}}}, status=202)
         else:
             self.faults[kind] = {}
+            if kind in ("bus-down", "bus-lie"):
+                await self.drop_bus()
         log.warning("Lab fault injected: %s %s", kind, self.faults.get(kind, {}))
         return web.json_response({"engine": NAME, "faults": self.faults})
 
@@ -415,8 +413,8 @@ class Engine:
                 self.leak_task.cancel()
                 self.leak_task, self.leaked = None, []
             elif name == "cpu" and self.cpu_child is not None:
-                self.cpu_child.terminate()
-                self.cpu_child.join(2)
+                self.cpu_child.kill()
+                self.cpu_child.wait(2)
                 self.cpu_child = None
             elif name == "hang":
                 self.running.set()
@@ -466,7 +464,7 @@ class Engine:
         for task in self.tasks:
             task.cancel()
         if self.cpu_child is not None:
-            self.cpu_child.terminate()
+            self.cpu_child.kill()
         await self.drop_bus()
         self.db_pool.shutdown(wait=False)
 
