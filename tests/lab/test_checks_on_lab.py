@@ -119,3 +119,14 @@ def test_engine_option_narrows_the_run(tmp_path):
     engine_ids = {name for name in run.outcomes if "-engine]" in name}
     assert engine_ids and all("risk" in name for name in engine_ids)
     assert "test_redis_ping" in run.outcomes
+
+
+@pytest.mark.usefixtures("lab")
+def test_wrong_password_is_one_clear_reason_and_never_shown(tmp_path):
+    wrong = "not-the-lab-password-42"
+    run = run_checks(tmp_path, "-m", "emergency", "-k", "postgres", *INVENTORY,
+                     env={"NAUTILUS_POSTGRES_PASSWORD": wrong})
+    assert run.failed == {"test_postgres_ready"}
+    assert "password authentication failed; check NAUTILUS_POSTGRES_PASSWORD" in run.messages["test_postgres_ready"]
+    for written in [run.output, *(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())]:
+        assert wrong not in written

@@ -1,0 +1,50 @@
+"""Bad input stops a check run with one clear line: no traceback, no hang."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
+                          env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=60)
+
+
+# `--inventory=PATH`, not `--inventory PATH`: pytest finds its rootdir before it
+# loads any plugin, and an absolute PATH after a space would be taken for a test path.
+def test_bad_inventory_is_one_line_and_exit_4(tmp_path):
+    bad = tmp_path / "inv.yaml"
+    bad.write_text("engines:\n  risk: {port: 99999}\n")
+    done = run("-m", "emergency", f"--inventory={bad}", env={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    assert done.returncode == 4
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert errors == [f"ERROR: inventory: {bad}: engines.risk.port: must be between 1 and 65535 (got 99999)"]
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_missing_secret_is_one_line(tmp_path):
+    done = run("-m", "emergency", env={})
+    assert done.returncode == 4
+    assert done.stderr.strip() == ("ERROR: inventory: postgres password: set NAUTILUS_POSTGRES_PASSWORD or "
+                                   "NAUTILUS_POSTGRES_PASSWORD_FILE (a file holding it)")
+
+
+def test_unknown_engine_option_is_one_line():
+    done = run("-m", "emergency", "--engine", "rsk", env={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    assert done.returncode == 4
+    assert "unknown engine(s) ['rsk']" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dead_docker_daemon_fails_container_checks_with_the_reason(tmp_path):
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(f"hosts: [{{name: local, url: 'unix://{tmp_path}/no-docker.sock'}}]\n")
+    done = run("-m", "emergency", "-k", "container_running", f"--inventory={inventory}",
+               "--html", str(tmp_path / "r.html"), "--alluredir", str(tmp_path / "a"),
+               env={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stdout
+    assert f"cannot observe: docker://local: no Docker daemon answers at unix://{tmp_path}/no-docker.sock" in done.stdout
+    assert "passed" not in done.stdout.splitlines()[-1]
