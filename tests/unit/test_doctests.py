@@ -5,7 +5,7 @@ import importlib
 import pytest
 
 MODULES = ["fixtures.inventory", "fixtures.jsonpath", "fixtures.redact", "fixtures.backends",
-           "remediation.registry", "reports.plugin"]
+           "remediation.registry", "remediation.actions", "reports.plugin"]
 
 
 @pytest.mark.parametrize("name", MODULES)
