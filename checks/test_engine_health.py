@@ -77,15 +77,25 @@ def test_engine_messagebus_flag(engine, health_samples, verdict):
 
 
 @check("engine-messagebus-seen-by-redis")
-def test_engine_messagebus_seen_by_redis(engine, bus_view, redis_backend, inventory, verdict):
-    """The engine's own flag is not trusted alone: Redis must see it too."""
+def test_engine_messagebus_seen_by_redis(engine, bus_view, redis_backend, container_states, inventory, verdict):
+    """The engine's own flag is not trusted alone: Redis must see it too.
+
+    By the client name the engine sets when the inventory names one, else by
+    a connection from the engine container's address; plus a fresh heartbeat
+    key when the inventory names one.
+    """
     redis_backend.get()  # fails with the reason when Redis cannot be reached
-    names = sorted({c.get("name") for c in bus_view.clients if c.get("name")})
-    verdict.evidence("redis_clients", names)
+    verdict.evidence("redis_clients", sorted(f"{c.get('name') or '-'} {c.get('addr')}" for c in bus_view.clients))
     if engine.bus.client_name:
+        names = {c.get("name") for c in bus_view.clients}
         verdict.expect(engine.bus.client_name in names,
                        expected=f"a Redis client named {engine.bus.client_name}",
                        seen=f"{len(bus_view.clients)} clients, none with that name")
+    else:
+        addresses = container_addresses(container_states.get(engine.container, engine.host))
+        clients = [c for c in bus_view.clients if c.get("addr", "").rsplit(":", 1)[0] in addresses]
+        verdict.expect(bool(clients), expected=f"a Redis connection from {engine.container} ({', '.join(addresses) or 'no address'})",
+                       seen=f"{len(bus_view.clients)} clients, none from there")
     if engine.bus.heartbeat_key:
         raw = bus_view.heartbeats.get(engine.bus.heartbeat_key)
         max_age = engine.limits(inventory.thresholds).heartbeat_max_age_s
@@ -93,3 +103,8 @@ def test_engine_messagebus_seen_by_redis(engine, bus_view, redis_backend, invent
                        seen="key absent (expired: no heartbeat for a while)")
         age = bus_view.taken_at - float(raw)
         verdict.expect(age <= max_age, expected=f"a heartbeat younger than {max_age}s", seen=f"{age:.1f}s old")
+
+
+def container_addresses(attrs: dict | None) -> set[str]:
+    networks = ((attrs or {}).get("NetworkSettings") or {}).get("Networks") or {}
+    return {n["IPAddress"] for n in networks.values() if n.get("IPAddress")}

@@ -130,3 +130,22 @@ def test_wrong_password_is_one_clear_reason_and_never_shown(tmp_path):
     assert "password authentication failed; check NAUTILUS_POSTGRES_PASSWORD" in run.messages["test_postgres_ready"]
     for written in [run.output, *(p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())]:
         assert wrong not in written
+
+
+@pytest.mark.lab_fault
+def test_bus_seen_by_address_when_the_engine_names_no_client(tmp_path, fault, heal):
+    """Real engines may set no client name: the container's address in CLIENT LIST is the evidence."""
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(LAB_INVENTORY.read_text().replace(
+        'bus: {client_name: nautilus-features-engine, heartbeat_key: "nautilus:heartbeat:features"}',
+        "bus: {client_name: null, heartbeat_key: null}"))
+    args = ("-m", "emergency", "-k", "features and messagebus", f"--inventory={inventory}")
+    assert_failed_exactly(run_checks(tmp_path, *args), set())
+    fault("bus-down", "features")
+    run = run_checks(tmp_path, *args)
+    assert_failed_exactly(run, {"test_engine_messagebus_flag[features-engine]",
+                                "test_engine_messagebus_seen_by_redis[features-engine]"})
+    assert "a Redis connection from nautilus-features-engine (172." in \
+        run.messages["test_engine_messagebus_seen_by_redis[features-engine]"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, *args), set())

@@ -106,3 +106,20 @@ def test_websocket_engine_serves_a_real_websocket():
         time.sleep(1.5)
         active = get(8600, "/websocket/stats").json()["data"]["connection_stats"]["active_connections"]
         assert active >= 1
+
+
+def test_down_leaves_only_the_volumes_and_up_brings_the_data_back(lab_password):
+    from conftest import lab_cli
+    client = docker.from_env(timeout=10)
+    marker = f"down-up-{time.time():.0f}"
+    dsn = dict(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus", password=lab_password, connect_timeout=5)
+    with psycopg.connect(**dsn, autocommit=True) as conn:
+        conn.execute("INSERT INTO engine_heartbeats (engine) VALUES (%s)", (marker,))
+    lab_cli("down")
+    label = {"label": "com.docker.compose.project=nautilus"}
+    assert client.containers.list(all=True, filters=label) == []
+    assert client.networks.list(filters=label) == []
+    assert {v.name for v in client.volumes.list(filters=label)} >= {"nautilus_postgres-data", "nautilus_redis-data"}
+    lab_cli("up")
+    with psycopg.connect(**dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM engine_heartbeats WHERE engine = %s", (marker,)).fetchone()[0] == 1
