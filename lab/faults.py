@@ -16,14 +16,14 @@ from pathlib import Path
 import docker
 import requests
 
-from . import STATE_DIR, LabError
+from . import LAB_DIR, STATE_DIR, LabError
 from .stack import client, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
 ENGINE_FAULTS = ("unhealthy", "slow", "bus-down", "bus-lie", "error-burst", "leak", "cpu", "hang", "crash-loop")
 DOCKER_FAULTS = ("stop", "kill", "pause", "port-taken")
 KINDS = ENGINE_FAULTS + DOCKER_FAULTS
-HOLDER_MARK = "nautilus-lab-port-holder"
+HOLDER_MARK = "lab.port_holder"
 CONTROL_TIMEOUT_S = 5
 
 
@@ -64,11 +64,8 @@ def inject(kind: str, target: str, **params) -> str:
 
 def hold_port(port: int) -> int:
     """Start a lab-owned process listening on 127.0.0.1:port; returns its pid."""
-    code = ("import socket,time,sys;s=socket.socket();"
-            "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);"
-            f"s.bind(('127.0.0.1',{port}));s.listen();time.sleep(86400)")
-    proc = subprocess.Popen([sys.executable, "-c", code, HOLDER_MARK], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", HOLDER_MARK, str(port)], start_new_session=True,
+                            cwd=LAB_DIR.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     STATE_DIR.mkdir(exist_ok=True)
     (STATE_DIR / f"port-holder-{port}.pid").write_text(str(proc.pid))
     time.sleep(0.3)

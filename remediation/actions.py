@@ -6,6 +6,7 @@ Read-only helpers just look. The others describe what they would do unless
 """
 from __future__ import annotations
 
+import pwd
 import re
 import time
 from pathlib import Path
@@ -180,10 +181,17 @@ def listeners(port: int, proc: Path = Path("/proc")) -> list[tuple[int, str]]:
         try:
             if any(f"socket:[{inode}]" == str(link.readlink()) for link in fd_dir.iterdir() for inode in inodes):
                 command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                found.append((int(fd_dir.parent.name), command[:200]))
+                found.append((int(fd_dir.parent.name), f"{command[:300]} (user {_user(fd_dir.parent.stat().st_uid)})"))
         except OSError:
             continue
     return found
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 def listening_inodes(table: str, port: int) -> set[str]:
