@@ -1,31 +1,87 @@
 """Secrets never reach a report, a log or a bundle."""
-from fixtures.redact import MASK, Redactor
+from collections import namedtuple
+
+import pytest
+
+from fixtures.redact import MASK, Redactor, redact, redact_text
 
 
-def test_secret_keys_are_masked_recursively():
-    data = {"Env": ["POSTGRES_PASSWORD=hunter2", "ENGINE_NAME=risk"],
-            "nested": {"api_key": "k-123", "DSN": "postgresql://u:p@h/db", "status": "healthy"},
-            "list": [{"token": "t"}]}
-    clean = Redactor().redact(data)
-    assert clean["Env"] == ["POSTGRES_PASSWORD=***", "ENGINE_NAME=risk"]
-    assert clean["nested"] == {"api_key": MASK, "DSN": MASK, "status": "healthy"}
-    assert clean["list"] == [{"token": MASK}]
+def test_mask_is_three_stars():
+    assert MASK == "***"
 
 
-def test_patterns_in_free_text():
-    r = Redactor()
-    assert r.redact_text("redis://:s3cr3t@127.0.0.1:6379/0") == "redis://:***@127.0.0.1:6379/0"
-    assert r.redact_text("host=db password=abc dbname=n") == "host=db password=*** dbname=n"
-    assert r.redact_text("Authorization: Bearer abc.def") == "Authorization: ***"
-    assert r.redact_text("export API_KEY='x y z'") == "export API_KEY=***"
-    assert r.redact_text("status healthy, uptime 3s") == "status healthy, uptime 3s"
+@pytest.mark.parametrize("key", ["password", "PASSWORD", "db_password", "passwd", "POSTGRES_PASSWD", "secret",
+                                 "client_secret", "token", "access_token", "api_key", "api-key", "apikey", "API_KEY",
+                                 "credentials", "dsn", "DSN", "private_key", "private-key", "privatekey"])
+def test_secret_keys_are_masked(key):
+    assert redact({key: "v4lue", "status": "healthy"}) == {key: MASK, "status": "healthy"}
+
+
+@pytest.mark.parametrize("key", ["status", "engine", "uptime_seconds", "messagebus_connected", "user", "host",
+                                 "port", "passage", "pass", "key", "authored"])
+def test_ordinary_keys_are_kept(key):
+    assert redact({key: "v4lue"}) == {key: "v4lue"}
+
+
+def test_recursive_over_dicts_lists_and_tuples():
+    data = {"Config": {"Env": ["POSTGRES_PASSWORD=hunter2", "ENGINE_NAME=risk", "REDIS_URL=redis://:rp@r:6379/0"]},
+            "nested": {"api_key": "k-123", "DSN": "postgresql://u:p@h/db", "status": "healthy",
+                       "creds": {"credential": {"user": "a", "pw": "b"}}},
+            "list": [{"token": "t"}, ("Authorization: Bearer abc",)],
+            "count": 3, "ok": True, "none": None}
+    assert redact(data) == {
+        "Config": {"Env": ["POSTGRES_PASSWORD=***", "ENGINE_NAME=risk", "REDIS_URL=redis://:***@r:6379/0"]},
+        "nested": {"api_key": MASK, "DSN": MASK, "status": "healthy", "creds": {"credential": MASK}},
+        "list": [{"token": MASK}, ("Authorization: ***",)],
+        "count": 3, "ok": True, "none": None}
+    assert data["nested"]["api_key"] == "k-123"  # a copy: the original is untouched
+
+
+def test_unset_secrets_stay_visible():
+    assert redact({"password": None, "token": ""}) == {"password": None, "token": ""}
+
+
+def test_named_tuples_keep_their_type():
+    Pair = namedtuple("Pair", "name value")
+    assert redact(Pair("dsn", "postgresql://u:pw@h/db")) == Pair("dsn", "postgresql://u:***@h/db")
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("postgresql://nautilus:s3cr3t@127.0.0.1:5432/nautilus", "postgresql://nautilus:***@127.0.0.1:5432/nautilus"),
+    ("redis://:s3cr3t@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+    ("postgresql+psycopg://u:p@ss@h/db", "postgresql+psycopg://u:***@h/db"),
+    ("ssh://ops@host and https://example.com/a:b", "ssh://ops@host and https://example.com/a:b"),
+    ("host=db port=5432 password=abc dbname=n", "host=db port=5432 password=*** dbname=n"),
+    ("host=db password='a b c' dbname=n", "host=db password=*** dbname=n"),
+    ("POSTGRES_PASSWORD=hunter2", "POSTGRES_PASSWORD=***"),
+    ("export API_KEY='x y z'", "export API_KEY=***"),
+    ("GITHUB_TOKEN=ghp_abc; DEBUG=1", "GITHUB_TOKEN=***; DEBUG=1"),
+    ('{"password": "hunter2", "user": "u"}', '{"password": ***, "user": "u"}'),
+    ("client_secret: abc123", "client_secret: ***"),
+    ("Authorization: Bearer abc.def.ghi", "Authorization: ***"),
+    ("authorization: Basic dXNlcjpwYXNz\nnext line", "authorization: ***\nnext line"),
+    ("status healthy, uptime 3s, messagebus_connected=true", "status healthy, uptime 3s, messagebus_connected=true"),
+])
+def test_patterns_in_free_text(text, expected):
+    assert redact_text(text) == expected
+    assert Redactor().redact_text(text) == expected
 
 
 def test_known_secret_values_are_masked_anywhere():
-    r = Redactor(["pw-1234", "pw-1234-longer"])
+    r = Redactor(["pw-1234", "pw-1234-longer", "", None])
     assert r.redact_text("login with pw-1234-longer then pw-1234") == "login with *** then ***"
-    assert r.redact({"note": "pw-1234 in a log line"}) == {"note": "*** in a log line"}
+    assert r.redact({"note": "pw-1234 in a log line", "list": ["xpw-1234x"]}) == \
+        {"note": "*** in a log line", "list": ["x***x"]}
+    assert r.redact_text("nothing secret here") == "nothing secret here"
+
+
+def test_known_secret_is_masked_even_where_no_pattern_would_catch_it():
+    leaked = "psql: FATAL: connection failed for nautilus/Zx9-unusual"
+    assert Redactor(["Zx9-unusual"]).redact_text(leaked) == "psql: FATAL: connection failed for nautilus/***"
+    assert redact_text(leaked) == leaked
 
 
 def test_non_strings_pass_through():
-    assert Redactor().redact({"count": 3, "ok": True, "none": None}) == {"count": 3, "ok": True, "none": None}
+    assert redact({"count": 3, "ok": True, "none": None, "ratio": 0.5}) == \
+        {"count": 3, "ok": True, "none": None, "ratio": 0.5}
+    assert redact(42) == 42 and redact(None) is None
