@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -33,10 +34,18 @@ def run_name(markexpr: str) -> str:
     return slug[:40] or "checks"
 
 
+WORKER_ALLURE_DIR = "NAUTILUS_ALLURE_DIR"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # Runs before the fixtures plugin's configure (pluggy order), so it asks itself.
-    if not is_check_run(config) or hasattr(config, "workerinput"):
+    if not is_check_run(config):
+        return
+    if hasattr(config, "workerinput"):
+        # xdist workers configure before they receive the controller's options,
+        # so the results folder reaches them through the environment they inherit.
+        config.option.allure_report_dir = config.option.allure_report_dir or os.environ.get(WORKER_ALLURE_DIR)
         return
     stem = f"{run_name(config.option.markexpr)}-{time.strftime('%Y%m%d-%H%M%S')}"
     if not config.option.htmlpath:
@@ -44,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.self_contained_html = True
     if not config.option.allure_report_dir:
         config.option.allure_report_dir = str(OUT_DIR / f"{stem}-allure")
+    os.environ[WORKER_ALLURE_DIR] = config.option.allure_report_dir
     config.stash[RUN_PATHS] = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir}
 
 

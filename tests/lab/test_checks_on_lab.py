@@ -149,3 +149,38 @@ def test_bus_seen_by_address_when_the_engine_names_no_client(tmp_path, fault, he
         run.messages["test_engine_messagebus_seen_by_redis[features-engine]"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, *args), set())
+
+
+@pytest.mark.lab_fault
+def test_default_reports_with_xdist_carry_every_result(fault):
+    """No --html/--alluredir: the run names its own reports under reports/out, workers included."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import ROOT
+    fault("unhealthy", "risk")
+    env = dict(os.environ)
+    env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "emergency", "-n", "2",
+                           *INVENTORY], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    paths = dict(line.split(": ", 1) for line in done.stdout.splitlines()
+                 if line.startswith(("HTML report: ", "Allure results: ")))
+    html, allure_dir = Path(paths["HTML report"]), Path(paths["Allure results"])
+    try:
+        assert html.name.startswith("emergency-") and html.parent == ROOT / "reports" / "out"
+        results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
+        assert len(results) == int(done.stdout.split(" passed")[0].split()[-1]) + 1
+        failed = [r for r in results if r["status"] == "failed"]
+        assert [r["name"] for r in failed] == ["test_engine_status_healthy[risk-engine]"]
+        labels = {(label["name"], label["value"]) for label in failed[0]["labels"]}
+        assert {("tier", "emergency"), ("engine", "risk"), ("severity", "critical"),
+                ("check", "engine-status-healthy")} <= labels
+        page = html.read_text()
+        assert "python -m remediation restart-engine risk" in page
+    finally:
+        html.unlink(missing_ok=True)
+        shutil.rmtree(allure_dir, ignore_errors=True)
