@@ -21,7 +21,7 @@ from .stack import client, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
 ENGINE_FAULTS = ("unhealthy", "slow", "bus-down", "bus-lie", "error-burst", "leak", "cpu", "hang", "crash-loop")
-DOCKER_FAULTS = ("stop", "kill", "pause", "port-taken")
+DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "port-taken")
 KINDS = ENGINE_FAULTS + DOCKER_FAULTS
 HOLDER_MARK = "lab.port_holder"
 CONTROL_TIMEOUT_S = 5
@@ -54,6 +54,8 @@ def inject(kind: str, target: str, **params) -> str:
         container.kill()
     elif kind == "pause":
         container.pause()
+    elif kind == "remove":
+        container.remove(force=True)  # volumes are named and survive; heal recreates the container
     elif kind == "port-taken":
         if svc.port is None:
             raise LabError(f"{svc.container} publishes no port")

@@ -184,3 +184,55 @@ def test_default_reports_with_xdist_carry_every_result(fault):
     finally:
         html.unlink(missing_ok=True)
         shutil.rmtree(allure_dir, ignore_errors=True)
+
+
+@pytest.mark.lab_fault
+def test_stopped_engine_in_the_daily_tier(tmp_path, fault, heal):
+    fault("stop", "strategy")
+    run = run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY)
+    assert_failed_exactly(run, engine_down("strategy", 8700) | {
+        "test_engine_health_latency[strategy-engine]", "test_engine_uptime_reported[strategy-engine]",
+        "test_engine_fields_present[strategy-engine]"})
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_removed_container(tmp_path, fault, heal):
+    fault("remove", "frontend")
+    run = run_checks(tmp_path, "-m", "emergency", "-k", "frontend or 3000", *INVENTORY)
+    assert_failed_exactly(run, {f"test_container_{c}[nautilus-frontend]"
+                                for c in ("exists", "running", "healthy", "not_restart_looping")}
+                          | {"test_port_open[port-3000]"})
+    assert "no such container" in run.messages["test_container_exists[nautilus-frontend]"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "frontend or 3000", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_docker_marks_an_unhealthy_engine(tmp_path, fault, heal):
+    import docker
+    fault("unhealthy", "analytics")
+    engine = docker.from_env(timeout=10).containers.get("nautilus-analytics-engine")
+    deadline = time.monotonic() + 30
+    while engine.attrs["State"]["Health"]["Status"] != "unhealthy":
+        assert time.monotonic() < deadline, "Docker never marked the engine unhealthy"
+        time.sleep(1)
+        engine.reload()
+    run = run_checks(tmp_path, "-m", "emergency", "-k", "analytics", *INVENTORY)
+    assert_failed_exactly(run, {"test_container_healthy[nautilus-analytics-engine]",
+                                "test_engine_health_answers[analytics-engine]",
+                                "test_engine_status_healthy[analytics-engine]"})
+    assert "unhealthy after" in run.messages["test_container_healthy[nautilus-analytics-engine]"]
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "analytics", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_stopped_backend(tmp_path, fault, heal):
+    fault("stop", "backend")
+    run = run_checks(tmp_path, "-m", "emergency", "-k", "backend or 8001", *INVENTORY)
+    assert_failed_exactly(run, {"test_container_running[nautilus-backend]", "test_container_healthy[nautilus-backend]",
+                                "test_service_health_answers[backend]", "test_port_open[port-8001]"})
+    heal()
+    assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "backend or 8001", *INVENTORY), set())
