@@ -4,15 +4,21 @@
 It serves either HTTP contract (ENGINE_FLAVOUR=guide or real), keeps a live
 Redis connection with a heartbeat, writes rows to PostgreSQL, logs like a
 service, and takes faults through /_lab/faults. Only Debian bookworm's
-python3-aiohttp, python3-redis and python3-psycopg2 are used.
+python3-aiohttp (3.8), python3-redis (4.3) and python3-psycopg2 (2.9) are used.
 """
 from __future__ import annotations
 
 import asyncio
+import collections
+import ctypes
+import errno
 import json
 import logging
 import math
 import os
+import random
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -21,22 +27,44 @@ from pathlib import Path
 
 import psycopg2
 import redis.asyncio as aioredis
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 NAME = os.environ.get("ENGINE_NAME", "analytics")
 PORT = int(os.environ.get("ENGINE_PORT", "8100"))
+HOST = os.environ.get("ENGINE_HOST", "0.0.0.0")  # not set in the lab; a test outside Docker binds loopback
 FLAVOUR = os.environ.get("ENGINE_FLAVOUR", "guide")
 STATE_DIR = Path(os.environ.get("LAB_STATE_DIR", "/lab-state"))
+REDIS = {"host": os.environ.get("REDIS_HOST", "redis"), "port": int(os.environ.get("REDIS_PORT", "6379"))}
+# The password stays in this dict and is handed to libpq only: never logged, never served.
+POSTGRES = {"host": os.environ.get("POSTGRES_HOST", "postgres"), "port": int(os.environ.get("POSTGRES_PORT", "5432")),
+            "dbname": os.environ.get("POSTGRES_DB", "nautilus"), "user": os.environ.get("POSTGRES_USER", "nautilus"),
+            "password": os.environ.get("POSTGRES_PASSWORD", "")}
+
 SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "slow", "bus-down", "bus-lie", "error-burst", "leak", "cpu", "hang", "crash-loop")
-BEAT_S, BUS_FRESH_S, DB_BEAT_S = 2.0, 5.0, 10.0
-BREACH_NOTIONAL, BREACH_PORTFOLIO_VALUE = 250_000, 5_000_000
+BEAT_S, BUS_FRESH_S, DB_BEAT_S, DB_RETRY_S = 2.0, 5.0, 10.0, 5.0
+WS_STATS_KEY = "nautilus:websocket:stats"
+LIMITS = {"position_notional": 250_000.0, "portfolio_value": 5_000_000.0}
+SCHEMA_LOCK = 0x6E617574  # any constant shared by every engine; "naut"
+SCHEMA = ("CREATE TABLE IF NOT EXISTS engine_heartbeats (engine text, at timestamptz DEFAULT now())",
+          "CREATE TABLE IF NOT EXISTS analytics_calculations "
+          "(portfolio text, duration_ms double precision, at timestamptz DEFAULT now())",
+          "CREATE TABLE IF NOT EXISTS risk_checks (portfolio text, breaches int, at timestamptz DEFAULT now())")
+# The cpu fault's burner polls its parent so it never outlives the engine, even after a SIGKILL.
+CPU_BURNER = "import os, sys\nparent = int(sys.argv[1])\nwhile os.getppid() == parent:\n    sum(range(20000))\n"
+HARMLESS_WARNINGS = ("Reference data cache refresh took {ms} ms (budget 1000 ms)",
+                     "Heartbeat round trip {ms} ms above the 100 ms target",
+                     "Market data snapshot {ms} ms behind schedule; catching up")
 
-logging.basicConfig(stream=sys.stdout, level=logging.INFO,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 log = logging.getLogger(SERVICE)
+
+
+def setup_logging() -> None:
+    sys.stdout.reconfigure(line_buffering=True)  # docker logs must see each line at once
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def crash_if_marked() -> None:
@@ -49,180 +77,328 @@ def crash_if_marked() -> None:
         "    from enhanced_messagebus_client import MessagePriority, MessageBusConfig\n"
         "ImportError: cannot import name 'MessagePriority' from 'enhanced_messagebus_client' "
         "(/app/enhanced_messagebus_client.py)\n")
+    sys.stderr.flush()
     sys.exit(1)
+
+
+def describe(exc: BaseException) -> str:
+    """A short cause for a log line, without the words a log scan counts as errors:
+    a dependency still starting up is not an incident, and its line must not look like one."""
+    chain, link = [], exc
+    while link is not None and len(chain) < 5:  # redis-py keeps the socket's exception as the context
+        chain.append(link)
+        link = link.__cause__ or link.__context__
+    for kind, words in ((ConnectionRefusedError, "connection refused"), (socket.gaierror, "host name not resolvable"),
+                        (TimeoutError, "timed out"), (ConnectionResetError, "connection reset"),
+                        (BrokenPipeError, "connection closed")):
+        if any(isinstance(link, kind) for link in chain):
+            return words
+    text = " ".join(str(link) for link in chain).lower()
+    code = re.search(r"error (-?\d+) connecting", text)  # redis-py: "Error 111 connecting to host:port"
+    if code:
+        number = int(code.group(1))
+        return ("connection refused" if number == errno.ECONNREFUSED else
+                "host name not resolvable" if number < 0 else os.strerror(number).lower())
+    for needle, words in (("refused", "connection refused"), ("password", "password rejected"),
+                          ("starting up", "server starting up"), ("does not exist", "database missing"),
+                          ("translate host", "host name not resolvable"), ("timeout", "timed out"),
+                          ("closed", "connection closed"), ("terminat", "connection terminated by the server")):
+        if needle in text:
+            return words
+    return type(exc).__name__
+
+
+def bad_request(detail: str, **extra) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"status": "invalid", "detail": detail, **extra}),
+                              content_type="application/json")
+
+
+async def read_json(request: web.Request) -> dict:
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:  # includes bad UTF-8
+        raise bad_request("body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("body must be a JSON object")
+    return body
+
+
+def finite(value, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"{what} must be a number") from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise bad_request(f"{what} must be a finite number")
+    return number
+
+
+def parse_positions(body: dict) -> list[tuple[str, float, float]]:
+    raw = body.get("positions", [])
+    if not isinstance(raw, list) or not all(isinstance(p, dict) for p in raw):
+        raise bad_request("positions must be a list of objects")
+    return [(str(p.get("symbol", "?")), finite(p.get("quantity", 0), "quantity"), finite(p.get("price", 0), "price"))
+            for p in raw]
+
+
+def portfolio_figures(positions: list[tuple[str, float, float]]) -> dict:
+    """Value, weights and a 60-day volatility from returns seeded by each symbol, so answers are stable."""
+    notionals = {symbol: qty * price for symbol, qty, price in positions}
+    value = sum(notionals.values())
+    gross = sum(abs(n) for n in notionals.values()) or 1.0
+    days = 60
+    daily = [0.0] * days
+    for symbol, notional in notionals.items():
+        rng = random.Random(symbol)
+        for day in range(days):
+            daily[day] += notional / gross * rng.gauss(0.0004, 0.015)
+    mean = sum(daily) / days
+    vol = math.sqrt(sum((r - mean) ** 2 for r in daily) / (days - 1))
+    return {"portfolio_value": round(float(value), 2), "positions": len(positions),
+            "weights": {s: round(n / gross, 4) for s, n in notionals.items()},
+            "annualised_volatility": round(vol * math.sqrt(252), 6),
+            "value_at_risk_95_1d": round(1.645 * vol * abs(value), 2)}
 
 
 class Engine:
     def __init__(self) -> None:
         self.started = time.time()
         self.faults: dict[str, dict] = {}
-        self.running = asyncio.Event()  # cleared while the hang fault holds requests
-        self.running.set()
+        self.hang_release: asyncio.Event | None = None
+        self.tasks: list[asyncio.Task] = []
+        # message bus
         self.bus: aioredis.Redis | None = None
-        self.last_beat = 0.0
+        self.last_beat = 0.0  # monotonic time of the last heartbeat Redis acknowledged
+        self.bus_up = False
+        self.bus_warned = False
+        # database: one connection used by one thread, so calls never interleave
         self.db = None
-        self.db_pool = ThreadPoolExecutor(max_workers=1)  # one connection, used serially
-        self.db_down_logged = False
+        self.db_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db")
+        self.db_pending = 0
+        self.db_retry_at = 0.0
+        self.db_warned = False
+        # what /metrics and /health report
         self.requests = self.errors = 0
-        self.duration_sum = 0.0
-        self.risk_checks = self.breaches = 0
+        self.timed, self.duration_sum = 0, 0.0  # WebSocket sessions are counted but not timed
+        self.durations: collections.deque[float] = collections.deque(maxlen=1000)
+        self.calculations = self.risk_checks = self.breaches = 0
         self.risk_check_seconds = 0.0
+        self.recent_breaches: collections.deque[float] = collections.deque(maxlen=1000)
         self.portfolios: set[str] = set()
-        self.calculations = 0
         self.factors_calculated = 0
         self.sockets: set[web.WebSocketResponse] = set()
         self.messages_sent = 0
-        self.messages_rate = 0.0
+        self.message_samples: collections.deque[tuple[float, int]] = collections.deque(maxlen=11)
+        # faults with something running
         self.leaked: list[bytearray] = []
         self.leak_task: asyncio.Task | None = None
         self.cpu_child: subprocess.Popen | None = None
 
-    # -- message bus ----------------------------------------------------------
+    def uptime(self) -> float:
+        return round(time.time() - self.started, 1)
 
-    def bus_connected(self) -> bool:
-        return time.time() - self.last_beat < BUS_FRESH_S and not self.bus_faulted()
+    # -- message bus ----------------------------------------------------------
 
     def bus_faulted(self) -> bool:
         return "bus-down" in self.faults or "bus-lie" in self.faults
 
-    async def drop_bus(self) -> None:
-        if self.bus is not None:
-            bus, self.bus = self.bus, None
-            try:
-                await bus.close()
-                await bus.connection_pool.disconnect()
-            except Exception:
-                pass
+    def bus_connected(self) -> bool:
+        return not self.bus_faulted() and time.monotonic() - self.last_beat < BUS_FRESH_S
 
     async def bus_loop(self) -> None:
-        sent_before, was_up = 0, False
         while True:
             if self.bus_faulted():
-                if self.bus is not None:
-                    await self.drop_bus()
-                    log.warning("MessageBus disconnected (lab fault)")
-                    was_up = False
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                if self.bus is None:
-                    self.bus = aioredis.Redis(host=os.environ.get("REDIS_HOST", "redis"),
-                                              port=int(os.environ.get("REDIS_PORT", "6379")),
-                                              socket_timeout=1, socket_connect_timeout=1, client_name=CLIENT_NAME)
-                now = time.time()
-                self.messages_rate = (self.messages_sent - sent_before) / BEAT_S
-                sent_before = self.messages_sent
-                pipe = self.bus.pipeline(transaction=False)
-                pipe.set(f"nautilus:heartbeat:{NAME}", f"{now:.3f}", ex=15)
-                pipe.xadd("nautilus:messagebus", {"engine": NAME, "kind": "heartbeat", "ts": f"{now:.3f}"},
-                          maxlen=1000, approximate=True)
-                if NAME == "websocket":
-                    pipe.set("nautilus:websocket:stats", json.dumps(self.websocket_stats()), ex=15)
-                await pipe.execute()
-                self.last_beat = now
-                if not was_up:
-                    log.info("MessageBus connected (redis client %s)", CLIENT_NAME)
-                    was_up = True
-            except Exception as exc:
-                if was_up:
-                    log.warning("MessageBus connection lost: %s", exc.__class__.__name__)
-                    was_up = False
                 await self.drop_bus()
+                await asyncio.sleep(0.2)  # short, so a cleared fault reconnects at once
+                continue
+            await self.heartbeat()
             await asyncio.sleep(BEAT_S)
+
+    async def heartbeat(self) -> None:
+        try:
+            if self.bus is None:
+                # client_name makes redis-py send CLIENT SETNAME on every new connection.
+                self.bus = aioredis.Redis(**REDIS, client_name=CLIENT_NAME, socket_timeout=1,
+                                          socket_connect_timeout=1, decode_responses=True)
+            now = f"{time.time():.3f}"
+            pipe = self.bus.pipeline(transaction=False)
+            pipe.set(f"nautilus:heartbeat:{NAME}", now, ex=15)
+            pipe.xadd("nautilus:messagebus", {"engine": NAME, "kind": "heartbeat", "ts": now},
+                      maxlen=1000, approximate=True)
+            if NAME == "websocket":
+                pipe.set(WS_STATS_KEY, json.dumps(self.websocket_stats()), ex=15)
+            await asyncio.wait_for(pipe.execute(), 3)
+        except Exception as exc:
+            await self.drop_bus()
+            self.bus_lost(exc)
+            return
+        self.last_beat = time.monotonic()
+        if not self.bus_up:
+            log.info("MessageBus %s: redis %s:%s as client %s", "reconnected" if self.bus_warned else "connected",
+                     REDIS["host"], REDIS["port"], CLIENT_NAME)
+            self.bus_up, self.bus_warned = True, False
+
+    def bus_lost(self, exc: BaseException) -> None:
+        # One warning per outage: the loop retries every beat, quietly.
+        if self.bus_up:
+            log.warning("MessageBus connection lost (%s); reconnecting in background", describe(exc))
+        elif not self.bus_warned:
+            log.warning("MessageBus not reachable at %s:%s (%s); retrying in background",
+                        REDIS["host"], REDIS["port"], describe(exc))
+        self.bus_up, self.bus_warned = False, True
+
+    async def drop_bus(self) -> None:
+        bus, self.bus = self.bus, None
+        if bus is not None:
+            try:
+                await asyncio.wait_for(bus.close(close_connection_pool=True), 1)
+            except Exception:
+                pass  # the socket is gone either way
+
+    async def read_published_stats(self) -> dict | None:
+        bus = self.bus
+        if bus is None or not self.bus_connected():
+            return None
+        # Shielded: a request cancelled mid-command would leave a stale reply on a pooled
+        # connection (redis-py 4.3). The callback reads any late exception so asyncio never logs it.
+        read = asyncio.ensure_future(bus.get(WS_STATS_KEY))
+        read.add_done_callback(lambda done: done.cancelled() or done.exception())
+        try:
+            raw = await asyncio.shield(read)
+            return json.loads(raw) if raw else None
+        except Exception:
+            return None
 
     # -- database ---------------------------------------------------------------
 
-    def _db_connect(self):
-        conn = psycopg2.connect(host=os.environ.get("POSTGRES_HOST", "postgres"),
-                                dbname=os.environ.get("POSTGRES_DB", "nautilus"),
-                                user=os.environ.get("POSTGRES_USER", "nautilus"),
-                                password=os.environ.get("POSTGRES_PASSWORD", ""),
-                                connect_timeout=2, application_name=CLIENT_NAME,
-                                options="-c statement_timeout=3000")
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            # Nine engines start together; the lock keeps their CREATE TABLEs apart.
-            cur.execute("SELECT pg_advisory_lock(4242)")
-            try:
-                cur.execute("CREATE TABLE IF NOT EXISTS engine_heartbeats (engine text, at timestamptz DEFAULT now())")
-                cur.execute("CREATE TABLE IF NOT EXISTS analytics_calculations "
-                            "(portfolio text, duration_ms double precision, at timestamptz DEFAULT now())")
-                cur.execute("CREATE TABLE IF NOT EXISTS risk_checks (portfolio text, breaches int, at timestamptz DEFAULT now())")
-            finally:
-                cur.execute("SELECT pg_advisory_unlock(4242)")
+    def db_connect(self):
+        conn = psycopg2.connect(**POSTGRES, connect_timeout=2, application_name=CLIENT_NAME,
+                                options="-c statement_timeout=3000 -c lock_timeout=3000",
+                                keepalives=1, keepalives_idle=10, keepalives_interval=3, keepalives_count=3)
+        try:
+            # Nine engines start together: the transaction-scoped lock serialises their
+            # CREATE TABLE IF NOT EXISTS, which otherwise can race on the catalog.
+            with conn, conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for ddl in SCHEMA:
+                    cur.execute(ddl)
+            conn.autocommit = True
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
-    def _db_execute(self, sql: str, args: tuple) -> None:
+    def db_execute(self, sql: str, args: tuple) -> None:
+        """Runs in the db thread. While the database is away, rows are dropped, not queued."""
         try:
-            if self.db is None or self.db.closed:
-                self.db = self._db_connect()
-                log.info("Database connected")
-                self.db_down_logged = False
+            if self.db is None:
+                if time.monotonic() < self.db_retry_at:
+                    return
+                self.db = self.db_connect()
+                log.info("Database %s: %s@%s:%s/%s", "reconnected" if self.db_warned else "connected",
+                         POSTGRES["user"], POSTGRES["host"], POSTGRES["port"], POSTGRES["dbname"])
+                self.db_warned = False
             with self.db.cursor() as cur:
                 cur.execute(sql, args)
-        except psycopg2.Error as exc:
-            if not self.db_down_logged:
-                log.warning("Database unavailable: %s", str(exc).strip().splitlines()[0][:120])
-                self.db_down_logged = True
+        except Exception as exc:
+            self.db_lost(exc)
+
+    def db_lost(self, exc: BaseException) -> None:
+        if not self.db_warned:
+            state = "connection lost" if self.db is not None else "not reachable"
+            log.warning("Database %s (%s); rows are skipped until it is back", state, describe(exc))
+            self.db_warned = True
+        self.db_close()
+        self.db_retry_at = time.monotonic() + DB_RETRY_S
+
+    def db_close(self) -> None:
+        db, self.db = self.db, None
+        if db is not None:
             try:
-                if self.db is not None:
-                    self.db.close()
-            except psycopg2.Error:
+                db.close()
+            except Exception:
                 pass
-            self.db = None
 
     def record(self, sql: str, *args) -> None:
-        asyncio.get_running_loop().run_in_executor(self.db_pool, self._db_execute, sql, args)
+        """Fire and forget: a request never waits for the database."""
+        if self.db_pending >= 50:  # the database hangs: drop rather than pile up
+            return
+        self.db_pending += 1
+        future = asyncio.get_running_loop().run_in_executor(self.db_pool, self.db_execute, sql, args)
+        future.add_done_callback(self.db_written)
+
+    def db_written(self, _future) -> None:
+        self.db_pending -= 1
 
     async def db_loop(self) -> None:
         while True:
             self.record("INSERT INTO engine_heartbeats (engine) VALUES (%s)", NAME)
             await asyncio.sleep(DB_BEAT_S)
 
-    async def chatter_loop(self) -> None:
-        """What a live service does between requests: background work and the odd warning."""
-        beats = 0
-        while True:
-            await asyncio.sleep(BEAT_S * 5)
-            beats += 1
-            if NAME == "factor":
-                self.factors_calculated += 25
-            if beats % 6 == 0:
-                log.warning("Reference data cache refreshed late (%d ms behind schedule)", 150 + beats % 200)
+    # -- what a live service does between requests ------------------------------
 
-    # -- HTTP -----------------------------------------------------------------
+    async def housekeeping_loop(self) -> None:
+        seconds = random.randrange(60)  # engines started together do not all warn in the same second
+        while True:
+            await asyncio.sleep(1)
+            seconds += 1
+            self.message_samples.append((time.monotonic(), self.messages_sent))
+            if NAME == "factor" and seconds % 10 == 0:
+                self.factors_calculated += 25
+            if seconds % 60 == 0:
+                template = HARMLESS_WARNINGS[(seconds // 60) % len(HARMLESS_WARNINGS)]
+                log.warning(template.format(ms=random.randint(1100, 1900)))
+            if seconds % 300 == 0:
+                log.info("Status: %d requests served, uptime %.0f s", self.requests, self.uptime())
+
+    def messages_per_second(self) -> float:
+        if len(self.message_samples) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self.message_samples[0], self.message_samples[-1]
+        return round((n1 - n0) / (t1 - t0), 2) if t1 > t0 else 0.0
+
+    # -- HTTP -------------------------------------------------------------------
 
     @web.middleware
     async def middleware(self, request: web.Request, handler):
         if request.path.startswith("/_lab/"):
-            return await handler(request)
-        await self.running.wait()
+            return await handler(request)  # control: never delayed, hung or counted
+        if self.hang_release is not None:
+            await self.hang_release.wait()
         if "slow" in self.faults:
             await asyncio.sleep(self.faults["slow"]["ms"] / 1000)
-        started = time.perf_counter()
+        started, status, session = time.perf_counter(), 500, False
         try:
             response = await handler(request)
+            status, session = response.status, isinstance(response, web.WebSocketResponse)
+            return response
         except web.HTTPException as exc:
-            response = exc
+            status = exc.status
+            raise
+        except asyncio.CancelledError:
+            status = 499  # the client went away
+            raise
         except Exception:
-            log.exception("Unhandled request error on %s", request.path)
-            response = web.json_response({"status": "error"}, status=500)
-        self.requests += 1
-        self.errors += response.status >= 500
-        self.duration_sum += time.perf_counter() - started
-        if isinstance(response, web.HTTPException):
-            raise response
-        return response
-
-    def uptime(self) -> float:
-        return round(time.time() - self.started, 1)
+            log.exception("Unhandled exception while serving %s %s", request.method, request.path)
+            raise web.HTTPInternalServerError(text=json.dumps({"status": "error"}), content_type="application/json")
+        finally:
+            self.requests += 1
+            self.errors += status >= 500
+            if not session:  # a WebSocket lasts minutes: it would swamp the latency figures
+                elapsed = time.perf_counter() - started
+                self.timed += 1
+                self.duration_sum += elapsed
+                self.durations.append(elapsed)
 
     async def health(self, request: web.Request) -> web.Response:
         unhealthy = "unhealthy" in self.faults
         status = ("unhealthy" if FLAVOUR == "guide" else "stopped") if unhealthy else "healthy"
         bus = self.bus_connected() or "bus-lie" in self.faults
         if NAME == "portfolio" and FLAVOUR == "real":
-            body = {"status": status, "engine": NAME,
+            body = {"status": status, "engine": NAME, "timestamp": time.time(),
                     "metrics": {"uptime_seconds": self.uptime(), "requests_processed": self.requests},
                     "integrations": {"messagebus_connected": bus, "database_connected": self.db is not None}}
         else:
@@ -236,8 +412,9 @@ class Engine:
             return {"monitoring_active": True, "monitored_portfolios": len(self.portfolios),
                     "breach_alerts_sent": self.breaches}
         if NAME == "risk":
+            hour_ago = time.monotonic() - 3600
             return {"risk_checks_processed": self.risk_checks, "breaches_detected": self.breaches,
-                    "active_limits": 12, "active_breaches": min(self.breaches, 3)}
+                    "active_limits": len(LIMITS), "active_breaches": sum(t > hour_ago for t in self.recent_breaches)}
         if NAME == "factor":
             return {"factors_calculated": self.factors_calculated, "factor_definitions_loaded": 485}
         if NAME == "websocket" and FLAVOUR == "real":
@@ -245,111 +422,113 @@ class Engine:
         return {}
 
     async def metrics(self, request: web.Request) -> web.Response:
-        if FLAVOUR == "real":
-            if NAME == "portfolio":
-                raise web.HTTPNotFound()
-            uptime = max(self.uptime(), 0.1)
-            body = {"total_requests": self.requests, "requests_per_second": round(self.requests / uptime, 3),
-                    "total_errors": self.errors, "uptime": uptime}
-            if NAME == "risk":
-                body |= {"total_risk_checks": self.risk_checks, "total_breaches": self.breaches}
-            return web.json_response(body)
-        lines = []
-
-        def metric(name: str, kind: str, help_text: str, *samples: tuple[str, float]) -> None:
-            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
-            lines.extend(f"{name}{suffix} {value}" for suffix, value in samples)
-
-        metric(f"{NAME}_requests_total", "counter", "Requests served.", ("", self.requests))
-        metric(f"{NAME}_request_duration_seconds", "summary", "Request duration.",
-               ("_sum", round(self.duration_sum, 6)), ("_count", self.requests))
-        metric(f"{NAME}_errors_total", "counter", "Requests that ended in a server error.", ("", self.errors))
+        if FLAVOUR == "guide":
+            return web.Response(text=self.prometheus_text(),
+                                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+        if NAME == "portfolio":
+            raise web.HTTPNotFound(text=json.dumps({"detail": "Not Found"}), content_type="application/json")
+        uptime = max(time.time() - self.started, 0.001)
+        body = {"total_requests": self.requests, "requests_per_second": round(self.requests / uptime, 3),
+                "total_errors": self.errors, "uptime": round(uptime, 1),
+                "average_response_time_ms": round(1000 * self.duration_sum / max(self.timed, 1), 3)}
         if NAME == "risk":
-            metric("risk_checks_total", "counter", "Risk checks run.", ("", self.risk_checks))
-            metric("risk_check_duration_seconds", "summary", "Risk check duration.",
-                   ("_sum", round(self.risk_check_seconds, 6)), ("_count", self.risk_checks))
+            body.update(total_risk_checks=self.risk_checks, total_breaches=self.breaches)
         if NAME == "websocket":
-            metric("websocket_connections_active", "gauge", "Open WebSocket connections.", ("", len(self.sockets)))
-            metric("websocket_messages_sent_total", "counter", "Messages sent.", ("", self.messages_sent))
-        return web.Response(text="\n".join(lines) + "\n", content_type="text/plain")
+            body.update(active_connections=len(self.sockets), messages_sent=self.messages_sent)
+        return web.json_response(body)
+
+    def prometheus_text(self) -> str:
+        lines: list[str] = []
+
+        def family(name: str, kind: str, help_text: str, samples: list[tuple[str, float]]) -> None:
+            lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+            lines.extend(f"{name}{suffix} {value if isinstance(value, int) else repr(float(value))}"
+                         for suffix, value in samples)
+
+        ordered = sorted(self.durations)
+        quantiles = [(f'{{quantile="{q}"}}', ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0)
+                     for q in (0.5, 0.9, 0.99)]
+        family(f"{NAME}_requests_total", "counter", "HTTP requests served.", [("", self.requests)])
+        family(f"{NAME}_request_duration_seconds", "summary", "HTTP request duration in seconds.",
+               quantiles + [("_sum", self.duration_sum), ("_count", self.timed)])
+        family(f"{NAME}_errors_total", "counter", "HTTP requests that ended in a server error.", [("", self.errors)])
+        if NAME == "risk":
+            family("risk_checks_total", "counter", "Risk checks run.", [("", self.risk_checks)])
+            family("risk_check_duration_seconds", "summary", "Risk check duration in seconds.",
+                   [("_sum", self.risk_check_seconds), ("_count", self.risk_checks)])
+        if NAME == "websocket":
+            family("websocket_connections_active", "gauge", "Open WebSocket connections.", [("", len(self.sockets))])
+            family("websocket_messages_sent_total", "counter", "WebSocket messages sent.", [("", self.messages_sent)])
+        family(f"{NAME}_uptime_seconds", "gauge", "Seconds since the engine started.", [("", self.uptime())])
+        return "\n".join(lines) + "\n"
 
     async def calculate(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         portfolio = request.match_info["portfolio"]
-        body = await self.json_body(request) if request.method == "POST" and request.can_read_body else {}
-        positions = body.get("positions") or [{"symbol": "SYN", "quantity": 10, "price": 100.0}]
-        value = sum(float(p.get("quantity", 0)) * float(p.get("price", 0)) for p in positions)
-        returns = [math.sin(i / 7.0) * 0.01 for i in range(250)]
-        mean = sum(returns) / len(returns)
-        volatility = math.sqrt(sum((r - mean) ** 2 for r in returns) / len(returns)) * math.sqrt(252)
+        positions = parse_positions(await read_json(request))
+        if not positions:  # nothing sent: the engine's own model book
+            positions = [("AAPL", 100, 189.5), ("MSFT", 40, 411.2), ("TLT", 80, 92.3)]
+        figures = portfolio_figures(positions)
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.calculations += 1
-        self.record("INSERT INTO analytics_calculations (portfolio, duration_ms) VALUES (%s, %s)", portfolio, elapsed_ms)
-        return web.json_response({"status": "calculated", "portfolio": portfolio, "calculation_time_ms": elapsed_ms,
-                                  "metrics": {"portfolio_value": value, "annualised_volatility": volatility}})
+        self.record("INSERT INTO analytics_calculations (portfolio, duration_ms) VALUES (%s, %s)",
+                    portfolio, elapsed_ms)
+        return web.json_response({"status": "success", "portfolio": portfolio, "results": figures,
+                                  "calculation_time_ms": round(elapsed_ms, 3)})
 
     async def risk_check(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
         portfolio = request.match_info["portfolio"]
-        body = await self.json_body(request)
-        positions = body.get("positions") or []
-        notionals = [float(p.get("quantity", 0)) * float(p.get("price", 0)) for p in positions]
-        value = float(body.get("portfolio_value", sum(notionals)))
-        breaches = sum(n > BREACH_NOTIONAL for n in notionals) + (value > BREACH_PORTFOLIO_VALUE)
-        for _ in range(breaches):
-            log.warning("Risk limit breach detected for portfolio %s: exposure above limit", portfolio)
+        body = await read_json(request)
+        positions = parse_positions(body)
+        value = (finite(body["portfolio_value"], "portfolio_value") if "portfolio_value" in body
+                 else sum(abs(q * p) for _, q, p in positions))
+        breaches = [f"position {symbol} notional {abs(q * p):,.0f} exceeds limit {LIMITS['position_notional']:,.0f}"
+                    for symbol, q, p in positions if abs(q * p) > LIMITS["position_notional"]]
+        if value > LIMITS["portfolio_value"]:
+            breaches.append(f"portfolio value {value:,.0f} exceeds limit {LIMITS['portfolio_value']:,.0f}")
+        for breach in breaches:
+            log.warning("Risk limit breach detected for portfolio %s: %s", portfolio, breach)
+            self.recent_breaches.append(time.monotonic())
         elapsed = time.perf_counter() - started
         self.risk_checks += 1
-        self.breaches += breaches
+        self.breaches += len(breaches)
         self.risk_check_seconds += elapsed
         self.portfolios.add(portfolio)
-        self.record("INSERT INTO risk_checks (portfolio, breaches) VALUES (%s, %s)", portfolio, breaches)
-        return web.json_response({"status": "checked", "portfolio": portfolio, "breaches_found": breaches,
+        self.record("INSERT INTO risk_checks (portfolio, breaches) VALUES (%s, %s)", portfolio, len(breaches))
+        return web.json_response({"status": "checked", "portfolio": portfolio, "breaches_found": len(breaches),
+                                  "breaches": breaches, "portfolio_value": round(float(value), 2),
                                   "check_time_ms": round(elapsed * 1000, 3)})
 
-    @staticmethod
-    async def json_body(request: web.Request) -> dict:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise web.HTTPBadRequest(text=json.dumps({"status": "invalid", "detail": "body is not JSON"}),
-                                     content_type="application/json")
-        if not isinstance(body, dict):
-            raise web.HTTPBadRequest(text=json.dumps({"status": "invalid", "detail": "body must be an object"}),
-                                     content_type="application/json")
-        return body
-
     def websocket_stats(self) -> dict:
-        return {"status": "success", "data": {
+        return {"status": "success", "engine": NAME, "data": {
             "connection_stats": {"active_connections": len(self.sockets), "max_connections": 1000},
             "message_stats": {"messages_sent": self.messages_sent,
-                              "messages_sent_per_second": round(self.messages_rate, 2)},
+                              "messages_sent_per_second": self.messages_per_second()},
             "performance_stats": {"uptime_seconds": self.uptime()}}}
 
     async def websocket_stats_endpoint(self, request: web.Request) -> web.Response:
         return web.json_response(self.websocket_stats())
 
     async def backend_websocket_stats(self, request: web.Request) -> web.Response:
-        stats = None
-        if self.bus is not None:
-            try:
-                stats = await self.bus.get("nautilus:websocket:stats")
-            except Exception:
-                stats = None
-        empty = {"status": "success", "data": {"connection_stats": {"active_connections": 0},
-                                               "message_stats": {"messages_sent": 0, "messages_sent_per_second": 0}}}
-        return web.json_response(json.loads(stats) if stats else empty)
+        published = await self.read_published_stats()
+        if published is None:  # the websocket engine has published nothing lately
+            published = {"status": "success", "engine": "websocket", "data": {
+                "connection_stats": {"active_connections": 0, "max_connections": 1000},
+                "message_stats": {"messages_sent": 0, "messages_sent_per_second": 0.0},
+                "performance_stats": {"uptime_seconds": 0.0}}}
+        return web.json_response({**published, "source": "messagebus"})
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(timeout=1, heartbeat=30)  # timeout: how long close() waits for the peer
         await ws.prepare(request)
         self.sockets.add(ws)
         log.info("WebSocket connection established from %s (%d active)", request.remote, len(self.sockets))
         ticker = asyncio.create_task(self.tick(ws))
         try:
             async for message in ws:
-                if message.type == WSMsgType.ERROR:
-                    break
+                if message.type == WSMsgType.TEXT and message.data == "ping":
+                    await ws.send_str("pong")
         finally:
             ticker.cancel()
             self.sockets.discard(ws)
@@ -357,80 +536,136 @@ class Engine:
         return ws
 
     async def tick(self, ws: web.WebSocketResponse) -> None:
+        symbols, price = ("AAPL", "MSFT", "EURUSD", "ES"), 100.0
         while not ws.closed:
-            await ws.send_json({"type": "tick", "engine": NAME, "ts": time.time()})
+            price *= 1 + random.gauss(0, 0.001)
+            try:
+                await ws.send_json({"type": "market_tick", "symbol": random.choice(symbols),
+                                    "price": round(price, 4), "ts": time.time()})
+            except (ConnectionError, RuntimeError):
+                return  # the peer left between two ticks; the reader logs the close
             self.messages_sent += 1
             await asyncio.sleep(1)
 
-    # -- faults -----------------------------------------------------------------
+    # -- faults -------------------------------------------------------------------
+
+    def fault_state(self, **extra) -> dict:
+        return {"engine": NAME, "faults": self.faults, **extra}
 
     async def list_faults(self, request: web.Request) -> web.Response:
-        return web.json_response({"engine": NAME, "faults": self.faults})
+        return web.json_response(self.fault_state())
 
     async def inject(self, request: web.Request) -> web.Response:
         kind = request.match_info["kind"]
         if kind not in FAULT_KINDS:
-            return web.json_response({"error": f"unknown fault {kind}", "kinds": FAULT_KINDS}, status=400)
-        params = await request.json() if request.can_read_body else {}
-        if kind == "slow":
-            self.faults[kind] = {"ms": int(params.get("ms") or 1500)}
-        elif kind == "error-burst":
-            count = int(params.get("count") or 20)
+            raise bad_request(f"unknown fault {kind!r}", kinds=list(FAULT_KINDS))
+        params = await read_json(request)
+        if kind == "error-burst":
+            count = int(self.param(params, "count", 20, 1, 10_000))
             for i in range(count):
-                log.error("Order routing failed: upstream timeout after 3000 ms (synthetic lab fault %d/%d)", i + 1, count)
-            return web.json_response({"engine": NAME, "faults": self.faults, "logged": count})
-        elif kind == "leak":
-            self.faults[kind] = {"mb_per_s": float(params.get("mb_per_s") or 20), "max_mb": float(params.get("max_mb") or 150)}
-            if self.leak_task is None:
-                self.leak_task = asyncio.create_task(self.leak(**self.faults[kind]))
-        elif kind == "cpu":
-            self.faults[kind] = {}
-            if self.cpu_child is None:
-                # A separate interpreter, not a fork: a forked child would share the
-                # event loop's signal wakeup fd, and its SIGTERM would stop this engine.
-                self.cpu_child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
-        elif kind == "hang":
-            self.faults[kind] = {}
-            self.running.clear()
-        elif kind == "crash-loop":
-            CRASH_MARKER.write_text(f"{time.time()}\n")
-            log.critical("Engine crashing on purpose (lab fault crash-loop)")
-            asyncio.get_running_loop().call_later(0.2, os._exit, 1)
-            return web.json_response({"engine": NAME, "faults": {"crash-loop": {}}}, status=202)
-        else:
-            self.faults[kind] = {}
-            if kind in ("bus-down", "bus-lie"):
+                log.error("Order routing failed: upstream timeout after 3000 ms (synthetic lab fault %d/%d)",
+                          i + 1, count)
+            return web.json_response(self.fault_state(logged=count))
+        if kind == "crash-loop":
+            return self.crash_loop()
+        self.faults[kind] = await self.start_fault(kind, params)
+        log.warning("Lab fault injected: %s %s", kind, json.dumps(self.faults[kind]))
+        return web.json_response(self.fault_state())
+
+    @staticmethod
+    def param(params: dict, key: str, default: float, low: float, high: float) -> float:
+        value = params.get(key)
+        value = default if value is None else finite(value, key)
+        if not low <= value <= high:
+            raise bad_request(f"{key} must be between {low:g} and {high:g}")
+        return value
+
+    async def start_fault(self, kind: str, params: dict) -> dict:
+        """Starts what the fault needs and returns its parameters as listed by GET."""
+        if kind == "slow":
+            return {"ms": int(self.param(params, "ms", 1500, 0, 600_000))}
+        if kind in ("bus-down", "bus-lie"):
+            self.faults[kind] = {}  # before the drop, so the bus loop does not reconnect in between
+            if self.bus is not None:
                 await self.drop_bus()
-        log.warning("Lab fault injected: %s %s", kind, self.faults.get(kind, {}))
-        return web.json_response({"engine": NAME, "faults": self.faults})
+                log.warning("MessageBus disconnected (lab fault %s)", kind)
+                self.bus_up = False
+        elif kind == "leak":
+            leak = {"mb_per_s": self.param(params, "mb_per_s", 20, 0.1, 1000),
+                    "max_mb": self.param(params, "max_mb", 150, 1, 4096)}
+            if self.leak_task is not None:
+                self.leak_task.cancel()
+            self.leak_task = asyncio.create_task(self.leak(**leak))
+            return leak
+        elif kind == "cpu" and (self.cpu_child is None or self.cpu_child.poll() is not None):
+            # A fresh interpreter, not a fork: a forked child would share the event loop's
+            # signal wakeup fd, and a signal sent to it would stop this engine.
+            self.cpu_child = subprocess.Popen([sys.executable, "-c", CPU_BURNER, str(os.getpid())],
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        elif kind == "hang" and self.hang_release is None:
+            self.hang_release = asyncio.Event()
+        return {}
+
+    def crash_loop(self) -> web.Response:
+        try:
+            STATE_DIR.mkdir(parents=True, exist_ok=True)
+            CRASH_MARKER.write_text(f"{time.time():.0f}\n")
+        except OSError as exc:
+            return web.json_response(self.fault_state(detail=f"cannot write the crash marker: {exc}"), status=500)
+        self.faults["crash-loop"] = {"marker": str(CRASH_MARKER)}
+        log.critical("Lab fault crash-loop: exiting now; every start fails while %s exists", CRASH_MARKER)
+        asyncio.get_running_loop().call_later(0.3, self.crash)
+        return web.json_response(self.fault_state(), status=202)
+
+    def crash(self) -> None:
+        self.stop_cpu()
+        sys.stdout.flush()
+        os._exit(1)
 
     async def clear(self, request: web.Request) -> web.Response:
         kind = request.match_info.get("kind")
+        if kind is not None and kind not in FAULT_KINDS:
+            raise bad_request(f"unknown fault {kind!r}", kinds=list(FAULT_KINDS))
         cleared = [name for name in ([kind] if kind else list(self.faults)) if name in self.faults]
         for name in cleared:
-            self.faults.pop(name, None)
-            if name == "leak" and self.leak_task is not None:
-                self.leak_task.cancel()
-                self.leak_task, self.leaked = None, []
-            elif name == "cpu" and self.cpu_child is not None:
-                self.cpu_child.kill()
-                self.cpu_child.wait(2)
-                self.cpu_child = None
-            elif name == "hang":
-                self.running.set()
+            self.faults.pop(name)
+            self.stop_fault(name)
         if cleared:
             log.info("Lab faults cleared: %s", ", ".join(cleared))
-        return web.json_response({"engine": NAME, "faults": self.faults, "cleared": cleared})
+        return web.json_response(self.fault_state(cleared=cleared))
+
+    def stop_fault(self, kind: str) -> None:
+        if kind == "leak":
+            self.stop_leak()
+        elif kind == "cpu":
+            self.stop_cpu()
+        elif kind == "hang" and self.hang_release is not None:
+            self.hang_release.set()  # every held request goes on
+            self.hang_release = None
 
     async def leak(self, mb_per_s: float, max_mb: float) -> None:
-        chunk = 1024 * 1024
         while len(self.leaked) < max_mb:
-            block = bytearray(chunk)
-            block[::4096] = b"\x01" * len(block[::4096])  # touch every page so it is really resident
-            self.leaked.append(block)
+            self.leaked.append(bytearray(b"\xa5") * (1 << 20))  # written, so every page is resident
             await asyncio.sleep(1 / mb_per_s)
+        log.warning("In-memory cache holds %d MB and stopped growing", len(self.leaked))
 
-    # -- wiring -----------------------------------------------------------------
+    def stop_leak(self) -> None:
+        if self.leak_task is not None:
+            self.leak_task.cancel()
+            self.leak_task = None
+        self.leaked.clear()
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages unless asked
+        except (OSError, AttributeError):
+            pass
+
+    def stop_cpu(self) -> None:
+        child, self.cpu_child = self.cpu_child, None
+        if child is not None:
+            child.kill()
+            child.wait(timeout=2)
+
+    # -- wiring -------------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.middleware])
@@ -438,8 +673,8 @@ class Engine:
                   web.get("/_lab/faults", self.list_faults), web.post("/_lab/faults/{kind}", self.inject),
                   web.delete("/_lab/faults", self.clear), web.delete("/_lab/faults/{kind}", self.clear)]
         if NAME == "analytics":
-            method = web.post if FLAVOUR == "guide" else web.get
-            routes.append(method("/analytics/calculate/{portfolio}", self.calculate))
+            routes.append((web.post if FLAVOUR == "guide" else web.get)("/analytics/calculate/{portfolio}",
+                                                                         self.calculate))
         if NAME == "risk":
             routes.append(web.post("/risk/check/{portfolio}", self.risk_check))
         if NAME == "websocket":
@@ -449,29 +684,44 @@ class Engine:
         if NAME == "backend":
             routes.append(web.get("/api/v1/websocket/stats", self.backend_websocket_stats))
         app.add_routes(routes)
-        app.on_startup.append(self.start_background)
-        app.on_shutdown.append(self.shutdown)
+        app.on_startup.append(self.on_startup)
+        app.on_shutdown.append(self.on_shutdown)
         return app
 
-    async def start_background(self, app: web.Application) -> None:
-        self.tasks = [asyncio.create_task(loop()) for loop in (self.bus_loop, self.db_loop, self.chatter_loop)]
-        log.info("%s started on port %d (%s contract)", SERVICE, PORT, FLAVOUR)
+    async def on_startup(self, app: web.Application) -> None:
+        log.info("Starting %s (%s contract) on port %d", SERVICE, FLAVOUR, PORT)
+        self.tasks = [asyncio.create_task(loop()) for loop in (self.bus_loop, self.db_loop, self.housekeeping_loop)]
 
-    async def shutdown(self, app: web.Application) -> None:
-        log.info("%s shutting down", SERVICE)
-        for ws in list(self.sockets):
-            await ws.close()
+    async def on_shutdown(self, app: web.Application) -> None:
+        """SIGTERM: runs after the listener closed and before open requests are awaited."""
+        log.info("Shutting down %s", SERVICE)
+        if self.hang_release is not None:
+            self.hang_release.set()
         for task in self.tasks:
             task.cancel()
-        if self.cpu_child is not None:
-            self.cpu_child.kill()
-        await self.drop_bus()
-        self.db_pool.shutdown(wait=False)
+        self.stop_cpu()
+        self.stop_leak()
+        closing = [asyncio.ensure_future(ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"))
+                   for ws in list(self.sockets)]
+        closing += [asyncio.ensure_future(self.drop_bus()),
+                    asyncio.get_running_loop().run_in_executor(self.db_pool, self.db_close)]
+        # At most a second: a peer that never answers or a hung database call is cut by the exit below.
+        await asyncio.wait(closing, timeout=1)
 
 
 def main() -> None:
+    setup_logging()
     crash_if_marked()
-    web.run_app(Engine().app(), port=PORT, print=None, shutdown_timeout=1, access_log=None)
+    if FLAVOUR not in ("guide", "real"):
+        sys.exit(f"ENGINE_FLAVOUR must be guide or real, not {FLAVOUR!r}")
+    engine = Engine()
+    web.run_app(engine.app(), host=HOST, port=PORT, shutdown_timeout=0.5, access_log=None,
+                print=lambda _banner: log.info("Listening on %s:%d", HOST, PORT))
+    log.info("%s stopped", SERVICE)
+    logging.shutdown()
+    # Skip the interpreter's join of executor threads: a database call stuck on a dead
+    # server would otherwise hold docker stop for its whole timeout.
+    os._exit(0)
 
 
 if __name__ == "__main__":
