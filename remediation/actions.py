@@ -1,220 +1,146 @@
-"""The helpers. Each takes the context, its target and whether to act, and returns lines to print.
+"""The helpers that change something (start, restart) and the table of every helper.
 
-Read-only helpers just look. The others describe what they would do unless
-`apply` is true; the disruptive ones also get the operator's confirmation
-(handled by the CLI) and write a diagnostics bundle before acting.
+Each takes the context, its argument and whether to act, prints through
+`ctx.say` and returns an exit status: 0 done (or nothing to do), 1 acted but
+the container did not become ready. Without `apply` it prints the numbered
+plan and changes nothing. With `apply`, a disruptive helper asks
+`ctx.confirm` and writes the diagnostics bundle before acting; every applied
+action, successful or not, appends one line to the audit log.
 """
 from __future__ import annotations
 
-import pwd
-import re
-import time
 from pathlib import Path
+from typing import Callable
 
-import redis
-import requests
+from . import audit
+from .bundle import CONTENTS, default_dir, write_bundle
+from .context import Context
+from .diagnose import diagnose_engine, diagnose_startup
+from .dockerapi import Docker, State
+from .errors import RemediationError
+from .messagebus import check_messagebus
+from .ports import free_port
+from .targets import Target, resolve
 
-from .bundle import write_bundle
-from .context import Context, RemediationError
-from .registry import HELPERS
-
-KNOWN_STARTUP_ERRORS = {
-    "ImportError: cannot import name 'MessagePriority'":
-        "the guide's factor-engine import error: rebuild the image without cache "
-        "(docker compose build --no-cache factor-engine), then start it",
-    "unexpected keyword argument 'client_id'":
-        "the guide's MessageBusConfig error: fix the engine's MessageBusConfig arguments and rebuild",
-    "address already in use": "the port is taken: python -m remediation free-port <port>",
-}
+RESTART_STOP_TIMEOUT_S = 10  # docker restart -t 10: this long to stop gracefully, then killed
+POLL_S = 1
 
 
-def resolve_container(ctx: Context, helper: str, target: str | None) -> str:
-    """The container a helper acts on, from an engine name, a container name or nothing."""
-    kind = HELPERS[helper].target
-    inv = ctx.inventory
-    if helper == "restart-redis":
-        return inv.redis.container
-    if helper == "restart-postgres":
-        return inv.postgres.container
-    known = {e.name: e.container for e in inv.engines.values()}
-    if kind == "engine":
-        if target not in known:
-            raise RemediationError(f"unknown engine {target!r}; known: {', '.join(sorted(known))}")
-        return known[target]
-    containers = set(known.values()) | {s.container for s in inv.services.values() if s.container}
-    name = known.get(target, target)
-    if name not in containers:
-        raise RemediationError(f"unknown container {target!r}; known: {', '.join(sorted(containers))}")
-    return name
-
-
-def wait_until_ready(ctx: Context, name: str, timeout_s: float = 60) -> str:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        container = ctx.container(name)
-        health = container.attrs["State"].get("Health", {}).get("Status")
-        if container.status == "running" and health in (None, "healthy"):
-            return f"{name} is running" + (" and healthy" if health else "")
-        if time.monotonic() > deadline:
-            return f"{name} is {container.status}" + (f" ({health})" if health else "") + f" after {timeout_s:.0f}s"
-        time.sleep(1)
-
-
-def start_container(ctx: Context, target: str, apply: bool) -> list[str]:
-    name = resolve_container(ctx, "start-container", target)
-    container = ctx.container(name)
-    if container.status == "running":
-        return [f"{name} is already running; nothing to do"]
-    if not apply:
-        return [f"1. docker start {name} (it is {container.status} now)", "2. wait up to 60 s until running/healthy",
-                "dry run: nothing changed; add --apply to do it"]
-    container.start()
-    outcome = wait_until_ready(ctx, name)
-    ctx.audit("start-container", name, outcome)
-    return [f"started {name}", outcome]
-
-
-def restart(ctx: Context, helper: str, target: str | None, apply: bool) -> list[str]:
-    name = resolve_container(ctx, helper, target)
-    ctx.container(name)  # refuses a container that does not exist before promising anything
-    if not apply:
-        return [f"1. write a diagnostics bundle (container states, last 50 log lines, engine health) under reports/out/bundles/",
-                f"2. docker restart {name} (10 s to stop gracefully)", "3. wait up to 60 s until running/healthy",
-                "dry run: nothing changed; add --apply to do it (you will be asked to confirm)"]
-    bundle = write_bundle(ctx, helper, name)
-    ctx.container(name).restart(timeout=10)
-    outcome = wait_until_ready(ctx, name)
-    ctx.audit(helper, name, outcome, bundle)
-    return [f"diagnostics saved to {bundle}", f"restarted {name}", outcome]
-
-
-def diagnose_startup(ctx: Context, target: str, apply: bool) -> list[str]:
-    name = resolve_container(ctx, "diagnose-startup", target)
-    attrs = ctx.container(name).attrs
-    state, host = attrs["State"], attrs["HostConfig"]
-    logs = ctx.redactor.redact_text(ctx.container(name).logs(tail=50).decode(errors="replace"))
-    lines = [f"{name}: status {state['Status']}, exit code {state.get('ExitCode')}, restarts {attrs.get('RestartCount')}"
-             f"{', OOM-killed' if state.get('OOMKilled') else ''}",
-             f"error: {state.get('Error') or 'none'}",
-             f"limits: memory {host.get('Memory') or 'none'} bytes, CPU quota {host.get('CpuQuota') or 'none'}"]
-    for dep in (ctx.inventory.postgres.container, ctx.inventory.redis.container):
-        try:
-            lines.append(f"dependency {dep}: {ctx.container(dep).status}")
-        except RemediationError:
-            lines.append(f"dependency {dep}: missing")
-    lines += [f"known cause: {advice}" for text, advice in KNOWN_STARTUP_ERRORS.items() if text in logs]
-    lines += ["last log lines:"] + ["  " + line for line in logs.splitlines()[-20:]]
-    return lines
-
-
-def diagnose_engine(ctx: Context, target: str, apply: bool) -> list[str]:
-    name = resolve_container(ctx, "diagnose-engine", target)
-    engine = ctx.inventory.engines[target]
-    url = f"http://{ctx.inventory.host(engine.host).address}:{engine.port}{engine.health_path}"
-    started = time.perf_counter()
-    try:
-        reply = requests.get(url, timeout=5)
-        lines = [f"GET {url}: HTTP {reply.status_code} in {(time.perf_counter() - started) * 1000:.0f} ms: "
-                 f"{ctx.redactor.redact_text(reply.text[:300])}"]
-    except requests.RequestException as exc:
-        lines = [f"GET {url}: no answer ({type(exc).__name__})"]
-    container = ctx.container(name)
-    if container.status == "running":
-        stats = container.stats(stream=False)
-        memory = stats.get("memory_stats", {})
-        if memory.get("limit"):
-            lines.append(f"memory {memory.get('usage', 0) / 2**20:.0f} MiB of {memory['limit'] / 2**20:.0f} MiB "
-                         f"({100 * memory.get('usage', 0) / memory['limit']:.0f} %)")
-    hour = container.logs(since=int(time.time()) - 3600).decode(errors="replace").lower().splitlines()
-    errors = sum(bool(re.search(r"error|exception|failed", line)) for line in hour)
-    slow = sum(bool(re.search(r"slow|timeout|blocking", line)) for line in hour)
-    lines.append(f"last hour of logs: {errors} error/exception/failed lines, {slow} slow/timeout/blocking lines")
-    return lines
-
-
-def check_messagebus(ctx: Context, target: str, apply: bool) -> list[str]:
-    resolve_container(ctx, "check-messagebus", target)
-    engine, spec = ctx.inventory.engines[target], ctx.inventory.redis
-    client = redis.Redis(host=spec.host, port=spec.port, password=ctx.inventory.secrets.redis_password,
-                         socket_timeout=3, socket_connect_timeout=3, decode_responses=True)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        return [f"Redis at {spec.host}:{spec.port} does not answer ({type(exc).__name__}): "
-                f"python -m remediation restart-redis", f"then: docker logs {spec.container}"]
-    names = {c.get("name") for c in client.client_list()}
-    lines = [f"Redis answers; {client.info('clients')['connected_clients']} clients connected",
-             f"client {engine.bus.client_name}: {'present' if engine.bus.client_name in names else 'ABSENT'}"]
-    if engine.bus.heartbeat_key:
-        beat = client.get(engine.bus.heartbeat_key)
-        lines.append(f"heartbeat {engine.bus.heartbeat_key}: "
-                     + (f"{time.time() - float(beat):.1f}s old" if beat else "absent"))
-    lines.append(f"next: docker network inspect {ctx.inventory.compose_project}_{ctx.inventory.compose_project}-network; "
-                 f"if the engine stays off the bus: python -m remediation restart-engine {target}")
-    return lines
-
-
-def free_port(ctx: Context, target: str, apply: bool) -> list[str]:
-    if not target or not target.isdigit():
-        raise RemediationError(f"free-port takes a port number, not {target!r}")
-    port = int(target)
-    lines = []
-    for container in ctx.docker().containers.list():
-        published = container.attrs["HostConfig"].get("PortBindings") or {}
-        if any(b.get("HostPort") == str(port) for bindings in published.values() for b in bindings or []):
-            lines.append(f"port {port} is published by container {container.name} ({container.status})")
-    for pid, command in listeners(port):
-        lines.append(f"port {port} is held by process {pid}: {command}")
-    if not lines:
-        return [f"nothing listens on port {port}: the service that should is down; start it "
-                "(python -m remediation start-container <container>)"]
-    return lines + ["nothing was killed: stop the owner deliberately, or change the port mapping in the compose file"]
-
-
-def listeners(port: int, proc: Path = Path("/proc")) -> list[tuple[int, str]]:
-    """Processes listening on a TCP port, from /proc (no lsof needed)."""
-    inodes = set()
-    for table in ("net/tcp", "net/tcp6"):
-        inodes |= listening_inodes((proc / table).read_text() if (proc / table).exists() else "", port)
-    found = []
-    for fd_dir in proc.glob("[0-9]*/fd"):
-        try:
-            if any(f"socket:[{inode}]" == str(link.readlink()) for link in fd_dir.iterdir() for inode in inodes):
-                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                found.append((int(fd_dir.parent.name), f"{command[:300]} (user {_user(fd_dir.parent.stat().st_uid)})"))
-        except OSError:
-            continue
-    return found
-
-
-def _user(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
-def listening_inodes(table: str, port: int) -> set[str]:
-    """Socket inodes in LISTEN state (0A) on `port`, from a /proc/net/tcp table.
-
-    >>> listening_inodes("  sl  local_address rem_address st\\n   0: 0100007F:2008 00000000:0000 0A "
-    ...                  "00000000:00000000 00:00000000 00000000 0 0 4242 1", 8200)
-    {'4242'}
+def numbered(steps: list[str]) -> list[str]:
     """
-    inodes = set()
-    for line in table.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            inodes.add(fields[9])
-    return inodes
+    >>> numbered(["restart it", "wait"])
+    ['1. restart it', '2. wait']
+    """
+    return [f"{i}. {step}" for i, step in enumerate(steps, 1)]
 
 
-ACTIONS = {
+def wait_until_ready(ctx: Context, docker: Docker, name: str) -> tuple[bool, str]:
+    """Poll the container until it is running (and healthy, when it has a health check), at most ctx.ready_timeout_s."""
+    started = ctx.clock()
+    while True:
+        attrs = docker.inspect(name)
+        state, elapsed = State.of(attrs), ctx.clock() - started
+        if state.ready:
+            how = "running and healthy" if state.health else "running (no health check)"
+            return True, f"{name} is {how} after {elapsed:.1f} s"
+        policy = ((attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        stopped_for_good = state.status in ("exited", "dead") and policy == "no"
+        if stopped_for_good or elapsed >= ctx.ready_timeout_s:
+            return False, (f"{name} is not ready after {elapsed:.0f} s: {state.line()}; "
+                           f"next: python -m remediation diagnose-startup {name}")
+        ctx.sleep(min(POLL_S, max(0.0, ctx.ready_timeout_s - elapsed)))
+
+
+def _wait_step(ctx: Context, state: State, name: str) -> str:
+    until = "running and healthy" if state.health else "running"
+    return f"wait up to {ctx.ready_timeout_s:.0f} s (checking every {POLL_S} s) until {name} is {until}"
+
+
+def _dry_run(ctx: Context, header: str, plan: list[str], confirm_note: str = "") -> int:
+    ctx.say(f"dry run of {header}; with --apply it would:")
+    for line in plan:
+        ctx.say(line)
+    ctx.say(f"dry run: nothing changed; add --apply to do it{confirm_note}")
+    return 0
+
+
+def _apply(ctx: Context, helper: str, target: Target, act: Callable[[], None], done: str,
+           bundle_dir: Path | None = None) -> int:
+    """Bundle (when given), act, wait, and audit whatever happened."""
+    bundle = None
+    try:
+        if bundle_dir:
+            bundle = write_bundle(ctx, helper, target, bundle_dir)
+            ctx.say(f"diagnostics saved to {bundle}")
+        act()
+        ctx.say(done)
+        ready, outcome = wait_until_ready(ctx, ctx.docker(target.host), target.container)
+    except BaseException as exc:  # Ctrl-C included: whatever was started is on record
+        _audit(ctx, helper, target, f"failed: {exc if isinstance(exc, RemediationError) else type(exc).__name__}",
+               bundle)
+        raise
+    ctx.say(outcome)
+    _audit(ctx, helper, target, outcome, bundle)
+    ctx.say(f"audit: one line appended to {ctx.audit_path}")
+    return 0 if ready else 1
+
+
+def _audit(ctx: Context, helper: str, target: Target, outcome: str, bundle: Path | None) -> None:
+    audit.append(ctx.audit_path, audit.record(helper, target.container, ctx.redactor.redact_text(outcome), bundle))
+
+
+def start_container(ctx: Context, argument: str | None, apply: bool) -> int:
+    target = resolve(ctx.inventory, "start-container", argument)
+    name, docker = target.container, ctx.docker(target.host)
+    state = State.of(docker.inspect(name))
+    if state.status == "running":
+        ctx.say(f"{name} is already running ({state.line()}); nothing to do")
+        return 0
+    if state.status in ("paused", "restarting"):
+        why = ("is paused: it needs `docker unpause`, which this helper does not do" if state.status == "paused" else
+               "is restarting under its restart policy (a crash loop?): starting it again would not help")
+        ctx.say(f"{name} {why}; nothing changed; diagnose: python -m remediation diagnose-startup {name}")
+        return 1
+    plan = numbered([f"start {name} through the Docker API (POST /containers/{name}/start, as `docker start {name}`)",
+                     _wait_step(ctx, state, name), f"append the outcome to the audit log {ctx.audit_path}"])
+    if not apply:
+        return _dry_run(ctx, f"start-container {name} (now {state.line()})", plan)
+    audit.ensure_writable(ctx.audit_path)
+    return _apply(ctx, "start-container", target, lambda: docker.start(name), f"started {name} (docker start)")
+
+
+def restart(ctx: Context, helper: str, argument: str | None, apply: bool) -> int:
+    """restart-container, restart-engine, restart-redis and restart-postgres."""
+    target = resolve(ctx.inventory, helper, argument)
+    name, docker = target.container, ctx.docker(target.host)
+    state = State.of(docker.inspect(name))
+    bundle_dir = ctx.bundle_dir or default_dir(helper, target)
+    plan = numbered([
+        f"save the pre-restart diagnostics to {bundle_dir}/: {CONTENTS}",
+        f"restart {name} through the Docker API (POST /containers/{name}/restart?t={RESTART_STOP_TIMEOUT_S}, as "
+        f"`docker restart -t {RESTART_STOP_TIMEOUT_S} {name}`): {RESTART_STOP_TIMEOUT_S} s to stop gracefully, "
+        "then it is killed",
+        _wait_step(ctx, state, name),
+        f"append the outcome to the audit log {ctx.audit_path}"])
+    header = f"{helper} {name} (now {state.line()}) on Docker host {target.host!r}"
+    if not apply:
+        return _dry_run(ctx, header, plan, " (you will be asked to type the container name)")
+    audit.ensure_writable(ctx.audit_path)
+    ctx.confirm(name, [f"{helper} will restart {name} (now {state.line()}) on Docker host {target.host!r}:"] + plan)
+    return _apply(ctx, helper, target, lambda: docker.restart(name, timeout=RESTART_STOP_TIMEOUT_S),
+                  f"restarted {name} (docker restart -t {RESTART_STOP_TIMEOUT_S})", bundle_dir)
+
+
+def _restarter(helper: str) -> Callable[[Context, str | None, bool], int]:
+    return lambda ctx, argument, apply: restart(ctx, helper, argument, apply)
+
+
+ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     "start-container": start_container,
-    "restart-container": lambda ctx, target, apply: restart(ctx, "restart-container", target, apply),
-    "restart-engine": lambda ctx, target, apply: restart(ctx, "restart-engine", target, apply),
-    "restart-redis": lambda ctx, target, apply: restart(ctx, "restart-redis", target, apply),
-    "restart-postgres": lambda ctx, target, apply: restart(ctx, "restart-postgres", target, apply),
+    "restart-container": _restarter("restart-container"),
+    "restart-engine": _restarter("restart-engine"),
+    "restart-redis": _restarter("restart-redis"),
+    "restart-postgres": _restarter("restart-postgres"),
     "diagnose-startup": diagnose_startup,
     "diagnose-engine": diagnose_engine,
     "check-messagebus": check_messagebus,

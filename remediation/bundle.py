@@ -1,58 +1,172 @@
 """The guide's pre-restart diagnostics, written to a folder before anything disruptive.
 
-Taken concurrently (container states, logs and engine health all at once) and
-redacted: container environments are never written at all.
+Everything is collected at once on a thread pool (each container's inspect and
+last 50 log lines, every engine's /health with a 5 s timeout, the host's memory
+and disk) and every byte written goes through the Redactor. Container
+environments are never written: `Config.Env` is dropped from the inspect data.
+
+Files: manifest.json, docker-ps.txt, containers.json, inspect.json,
+engine-health.json, host.json and <container>.log for each container.
 """
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import shutil
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-import requests
+from fixtures.redact import Redactor
+from fixtures.targets import engine_url
 
 from .context import OUT_DIR, Context
+from .dockerapi import State
+from .errors import RemediationError
+from .httpget import timed_get
+from .targets import Target, platform_containers
 
 LOG_LINES = 50
+HEALTH_TIMEOUT_S = 5
+CONTENTS = (f"container list with status, health and restart count (docker ps -a), docker inspect without the "
+            f"environment, the last {LOG_LINES} log lines of each, every engine's /health ({HEALTH_TIMEOUT_S} s "
+            "timeout, all at once), host memory and disk; secrets redacted")
 
 
-def write_bundle(ctx: Context, helper: str, target: str, directory: Path | None = None) -> Path:
-    directory = directory or OUT_DIR / "bundles" / f"{helper}-{target}-{time.strftime('%Y%m%d-%H%M%S')}"
-    directory.mkdir(parents=True, exist_ok=True)
-    client = ctx.docker()
-    containers = [c for c in client.containers.list(all=True) if c.name.startswith("nautilus")]
+def default_dir(helper: str, target: Target, now: datetime.datetime | None = None) -> Path:
+    """reports/out/bundles/<helper>-<target>-<YYYYmmdd-HHMMSS>/
+
+    >>> default_dir("restart-redis", Target("nautilus-redis", "local"), datetime.datetime(2025, 8, 1, 9, 5)).name
+    'restart-redis-nautilus-redis-20250801-090500'
+    """
+    return OUT_DIR / "bundles" / f"{helper}-{target.label}-{(now or datetime.datetime.now()):%Y%m%d-%H%M%S}"
+
+
+def write_bundle(ctx: Context, helper: str, target: Target, directory: Path) -> Path:
+    """Collect and write the bundle; refuse (RemediationError) when it cannot be written."""
+    docker = ctx.docker(target.host)
+    platform = set(platform_containers(ctx.inventory))
+    summaries = sorted((s for s in docker.containers() if "nautilus" in s["name"] or s["name"] in platform),
+                       key=lambda s: s["name"])
     engines = ctx.inventory.engine_list()
+    tasks = len(summaries) * 2 + len(engines) + 1
+    with ThreadPoolExecutor(max_workers=min(32, tasks)) as pool:
+        inspects = {s["name"]: pool.submit(docker.inspect, s["name"]) for s in summaries}
+        logs = {s["name"]: pool.submit(docker.logs, s["name"], tail=LOG_LINES) for s in summaries}
+        health = {e.name: pool.submit(timed_get, engine_url(ctx.inventory, e, e.health_path), HEALTH_TIMEOUT_S)
+                  for e in engines}
+        host = pool.submit(host_resources)
+    problems: list[str] = []
+    inspected = {name: _result(f, problems, f"inspect {name}") for name, f in inspects.items()}
 
-    def health(engine) -> tuple[str, dict]:
-        url = f"http://{ctx.inventory.host(engine.host).address}:{engine.port}{engine.health_path}"
-        try:
-            reply = requests.get(url, timeout=5)
-            return engine.name, {"url": url, "status": reply.status_code, "body": reply.text[:2000]}
-        except requests.RequestException as exc:
-            return engine.name, {"url": url, "error": type(exc).__name__}
-
-    def logs(container) -> tuple[str, str]:
-        try:
-            return container.name, container.logs(tail=LOG_LINES).decode(errors="replace")
-        except Exception as exc:
-            return container.name, f"logs unavailable: {type(exc).__name__}"
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        healths = dict(pool.map(health, engines))
-        container_logs = dict(pool.map(logs, containers))
-
-    redact = ctx.redactor
-    states = [{"name": c.name, "status": c.status, "health": c.attrs["State"].get("Health", {}).get("Status"),
-               "restarts": c.attrs.get("RestartCount"), "exit_code": c.attrs["State"].get("ExitCode"),
-               "started_at": c.attrs["State"].get("StartedAt")} for c in containers]
-    disk = shutil.disk_usage("/")
-    host = {"disk_total_gb": round(disk.total / 2**30, 1), "disk_free_gb": round(disk.free / 2**30, 1),
-            "meminfo": Path("/proc/meminfo").read_text().splitlines()[:3] if Path("/proc/meminfo").exists() else []}
-    (directory / "containers.json").write_text(json.dumps(redact.redact(states), indent=2))
-    (directory / "engine-health.json").write_text(json.dumps(redact.redact(healths), indent=2))
-    (directory / "host.json").write_text(json.dumps(host, indent=2))
-    for name, text in container_logs.items():
-        (directory / f"{name}.log").write_text(redact.redact_text(text))
+    files: dict[str, Any] = {
+        "docker-ps.txt": ps_table(summaries, inspected),
+        "containers.json": [container_row(s, inspected.get(s["name"])) for s in summaries],
+        "inspect.json": {name: without_environment(attrs) for name, attrs in inspected.items() if attrs},
+        "engine-health.json": {name: f.result() for name, f in health.items()},
+        "host.json": host.result(),
+    }
+    for name, future in logs.items():
+        files[f"{name}.log"] = _result(future, problems, f"logs of {name}") or ""
+    files["manifest.json"] = {
+        "helper": helper, "target": target.label, "container": target.container, "docker_host": target.host,
+        "written_at": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "contents": CONTENTS, "never_written": "container environments (docker inspect Config.Env)",
+        "problems": problems, "files": sorted(files) + ["manifest.json"]}
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (directory / name).write_text(render(content, ctx.redactor))
+    except OSError as exc:
+        raise RemediationError(f"cannot write the diagnostics bundle to {directory} ({exc.strerror or exc}); "
+                               "nothing was restarted") from None
     return directory
+
+
+def render(content: Any, redactor: Redactor) -> str:
+    """Text or JSON with secrets masked, keys included.
+
+    >>> print(render({"url": "postgresql://nautilus:pw@db/n", "s3cret": 1}, Redactor(["s3cret"])))
+    {
+      "url": "postgresql://nautilus:***@db/n",
+      "***": 1
+    }
+    """
+    if isinstance(content, str):
+        return redactor.redact_text(content)
+    return json.dumps(redactor.redact(_redact_keys(content, redactor)), indent=2, default=str)
+
+
+def _redact_keys(obj: Any, redactor: Redactor) -> Any:
+    if isinstance(obj, dict):
+        return {redactor.redact_text(k) if isinstance(k, str) else k: _redact_keys(v, redactor)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_redact_keys(v, redactor) for v in obj]
+    return obj
+
+
+def _result(future: Future, problems: list[str], what: str) -> Any:
+    try:
+        return future.result()
+    except RemediationError as exc:
+        problems.append(f"{what}: {exc}")
+        return None
+
+
+def without_environment(attrs: dict) -> dict:
+    """docker inspect minus Config.Env, which holds passwords in plain text.
+
+    >>> without_environment({"Config": {"Env": ["POSTGRES_PASSWORD=x"], "Image": "i"}})
+    {'Config': {'Image': 'i'}}
+    """
+    config = {k: v for k, v in (attrs.get("Config") or {}).items() if k != "Env"}
+    return {**attrs, "Config": config}
+
+
+def container_row(summary: dict, attrs: dict | None) -> dict:
+    row = {"name": summary["name"], "image": summary.get("Image"), "status": summary.get("Status"),
+           "state": summary.get("State"), "ports": _ports(summary)}
+    if attrs:
+        state = State.of(attrs)
+        row.update(health=state.health, restarts=state.restarts, exit_code=state.exit_code,
+                   oom_killed=state.oom_killed, error=state.error, started_at=state.started_at,
+                   finished_at=state.finished_at)
+    return row
+
+
+def ps_table(summaries: list[dict], inspected: dict[str, dict | None]) -> str:
+    rows = [("NAME", "STATUS", "HEALTH", "RESTARTS", "PORTS")]
+    for s in summaries:
+        state = State.of(inspected[s["name"]]) if inspected.get(s["name"]) else None
+        rows.append((s["name"], s.get("Status") or s.get("State") or "?", (state and state.health) or "-",
+                     str(state.restarts) if state else "?", _ports(s) or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows) + "\n"
+
+
+def _ports(summary: dict) -> str:
+    return ", ".join(sorted({f"{p.get('IP', '')}:{p['PublicPort']}->{p.get('PrivatePort')}/{p.get('Type', 'tcp')}"
+                             for p in summary.get("Ports") or [] if p.get("PublicPort")}))
+
+
+def host_resources() -> dict:
+    """This machine's free memory (/proc/meminfo, MiB), disk (GiB) and load, like `free -h; df -h`."""
+    found: dict[str, Any] = {"machine": os.uname().nodename}
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        values = dict(line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)
+        found["memory_mib"] = {key: int(values[key].split()[0]) // 1024 for key in
+                               ("MemTotal", "MemFree", "MemAvailable", "SwapTotal", "SwapFree") if key in values}
+    found["disk_gib"] = {}
+    for mount in ("/", "/var/lib/docker"):
+        if os.path.exists(mount):
+            usage = shutil.disk_usage(mount)
+            found["disk_gib"][mount] = {"total": round(usage.total / 2**30, 1), "free": round(usage.free / 2**30, 1),
+                                        "used_pct": round(100 * usage.used / usage.total, 1) if usage.total else None}
+    try:
+        found["load_average"] = os.getloadavg()
+    except OSError:
+        pass
+    return found

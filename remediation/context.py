@@ -1,59 +1,69 @@
-"""What every helper needs: the inventory, a Docker client, a redactor, the audit log."""
+"""What every helper needs: the inventory, Docker clients, a redactor, where to write, how to confirm.
+
+Everything that reaches outside (Docker, printing, confirming, the clock) is a
+field, so a test or another caller can pass its own.
+"""
 from __future__ import annotations
 
-import getpass
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
-import docker
-
-from fixtures.inventory import Inventory
+from fixtures.inventory import DockerHost, Inventory
 from fixtures.redact import Redactor
 
+from .dockerapi import Docker, connect
+from .errors import RemediationError
+
 OUT_DIR = Path(__file__).resolve().parent.parent / "reports" / "out"
+READY_TIMEOUT_S = 60  # the longest a helper waits for a container it (re)started
 
 
-class RemediationError(Exception):
-    """A helper cannot go on; the message is one line saying why and what to do."""
+def default_audit_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """$NAUTILUS_AUDIT_LOG, else reports/out/remediation-audit.log.
+
+    >>> default_audit_path({"NAUTILUS_AUDIT_LOG": "/tmp/a.log"})
+    PosixPath('/tmp/a.log')
+    """
+    return Path(environ.get("NAUTILUS_AUDIT_LOG") or OUT_DIR / "remediation-audit.log")
+
+
+def never_confirmed(container: str, plan: list[str]) -> None:
+    """The default: without someone to ask, nothing disruptive happens."""
+    raise RemediationError(f"refusing to act on {container}: nobody confirmed it")
 
 
 @dataclass
 class Context:
     inventory: Inventory
-    docker_factory: object = None  # callable returning a Docker client; replaced in tests
-    audit_path: Path = field(default_factory=lambda: Path(os.environ.get("NAUTILUS_AUDIT_LOG",
-                                                                        OUT_DIR / "remediation-audit.log")))
-    _docker: object = None
+    docker_factory: Callable[[DockerHost], Any] = connect  # host -> docker.APIClient (or a fake with its methods)
+    out: Callable[[str], None] = print
+    confirm: Callable[[str, list[str]], None] = never_confirmed  # raises RemediationError unless confirmed
+    audit_path: Path = field(default_factory=default_audit_path)
+    bundle_dir: Path | None = None  # None: reports/out/bundles/<helper>-<target>-<time>/
+    ready_timeout_s: float = READY_TIMEOUT_S
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+    _docker: dict[str, Docker] = field(default_factory=dict, repr=False)
 
-    @property
-    def redactor(self) -> Redactor:
-        return Redactor(self.inventory.secrets.values())
+    def __post_init__(self):
+        self.redactor = Redactor(self.inventory.secrets.values())
+        self.ready_timeout_s = min(self.ready_timeout_s, READY_TIMEOUT_S)
 
-    def docker(self):
-        if self._docker is None:
-            host = self.inventory.hosts[0]
-            try:
-                client = (self.docker_factory or (lambda: docker.DockerClient(base_url=host.url, timeout=15)))()
-                client.ping()
-            except docker.errors.DockerException as exc:
-                raise RemediationError(f"no Docker daemon answers at {host.url}: start it "
-                                       f"(`sudo systemctl start docker`) and retry") from exc
-            self._docker = client
-        return self._docker
+    def say(self, line: str) -> None:
+        """Print one line of a helper's output, secrets masked."""
+        self.out(self.redactor.redact_text(line))
 
-    def container(self, name: str):
-        try:
-            return self.docker().containers.get(name)
-        except docker.errors.NotFound:
-            raise RemediationError(f"container {name} does not exist on {self.inventory.hosts[0].name}") from None
+    def docker(self, host: str | None = None) -> Docker:
+        """The Docker host named `host` (default: the first), connected once."""
+        spec = self.inventory.host(host) if host else self.inventory.hosts[0]
+        if spec.name not in self._docker:
+            self._docker[spec.name] = Docker.open(self.docker_factory, spec)
+        return self._docker[spec.name]
 
-    def audit(self, helper: str, target: str | None, outcome: str, bundle: Path | None = None) -> None:
-        self.audit_path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "user": getpass.getuser(), "helper": helper,
-                "target": target, "applied": True, "outcome": self.redactor.redact_text(outcome),
-                "bundle": str(bundle) if bundle else None}
-        with self.audit_path.open("a") as log:
-            log.write(json.dumps(line) + "\n")
+    def close(self) -> None:
+        for client in self._docker.values():
+            client.close()
+        self._docker.clear()

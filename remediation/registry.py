@@ -16,16 +16,26 @@ class HelperInfo:
     summary: str
     disruptive: bool
     target: str | None  # what the argument names: engine, container, port, or nothing
+    read_only: bool = False  # only looks; needs no --apply
+
+    @property
+    def kind(self) -> str:
+        """`disruptive` (asks, saves diagnostics, then acts), `safe` (acts on --apply) or `read-only`.
+
+        >>> HELPERS["restart-redis"].kind, HELPERS["start-container"].kind, HELPERS["free-port"].kind
+        ('disruptive', 'safe', 'read-only')
+        """
+        return "disruptive" if self.disruptive else "read-only" if self.read_only else "safe"
 
 
 HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
     HelperInfo("start-container", "start a stopped platform container (docker start)", False, "container"),
     HelperInfo("restart-container", "restart a platform container after saving its diagnostics", True, "container"),
     HelperInfo("restart-engine", "restart an engine's container after saving its diagnostics", True, "engine"),
-    HelperInfo("diagnose-startup", "the guide's start-up diagnosis: exit code, error, logs, limits, dependencies (read-only)", False, "container"),
-    HelperInfo("diagnose-engine", "an engine's health, stats and recent error/slow log lines (read-only)", False, "engine"),
-    HelperInfo("check-messagebus", "Redis state, the engine's bus client and heartbeat, network (read-only)", False, "engine"),
-    HelperInfo("free-port", "say which process or container holds a port (read-only; never kills)", False, "port"),
+    HelperInfo("diagnose-startup", "the guide's start-up diagnosis: exit code, error, logs, limits, dependencies", False, "container", read_only=True),
+    HelperInfo("diagnose-engine", "an engine's health, stats and recent error/slow log lines", False, "engine", read_only=True),
+    HelperInfo("check-messagebus", "Redis state, the engine's bus client and heartbeat, network", False, "engine", read_only=True),
+    HelperInfo("free-port", "say which process or container holds a port (never kills)", False, "port", read_only=True),
     HelperInfo("restart-redis", "restart the Redis container after saving its diagnostics", True, None),
     HelperInfo("restart-postgres", "restart the PostgreSQL container after saving its diagnostics", True, None),
 )}

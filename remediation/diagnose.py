@@ -1,0 +1,227 @@
+"""Read-only diagnoses: why a container will not start (diagnose-startup), how an engine is doing (diagnose-engine).
+
+They only look (Docker inspect, logs and stats; an HTTP GET) and print what
+they saw, secrets masked, with the guide's advice as text. Nothing here
+changes anything.
+"""
+from __future__ import annotations
+
+import json
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from fixtures.jsonpath import MISSING, lookup
+from fixtures.targets import engine_url
+
+from .context import Context
+from .dockerapi import State
+from .errors import ContainerMissing, RemediationError
+from .httpget import timed_get
+from .targets import platform_containers, resolve
+
+LOG_LINES = 50
+
+# The guide's Knowledge Base: "Factor Engine Container Import Error (August 2025)".
+KNOWN_STARTUP_ERRORS = (
+    ("ImportError: cannot import name 'MessagePriority'", "the guide's factor-engine import error"),
+    ("MessageBusConfig.__init__() got an unexpected keyword argument 'client_id'",
+     "the guide's factor-engine MessageBusConfig error"),
+)
+ERROR_LINE = re.compile(r"error|exception|failed", re.I)
+SLOW_LINE = re.compile(r"slow|timeout|timed out|blocking", re.I)
+
+
+# -- diagnose-startup -----------------------------------------------------------
+
+def diagnose_startup(ctx: Context, argument: str | None, apply: bool = False) -> int:
+    """The guide's "Container Won't Start": exit code, error, OOM, restarts, logs, limits, dependencies."""
+    target = resolve(ctx.inventory, "diagnose-startup", argument)
+    name, docker = target.container, ctx.docker(target.host)
+    attrs = docker.inspect(name)
+    logs = docker.logs(name, tail=LOG_LINES)
+    state, host_config = State.of(attrs), attrs.get("HostConfig") or {}
+    policy = host_config.get("RestartPolicy") or {}
+    ctx.say(f"diagnose-startup {name} on Docker host {target.host!r} (read-only: changes nothing)")
+    ctx.say(f"state: {state.line()}")
+    ctx.say(f"exit code: {state.exit_code}")
+    ctx.say(f"error (State.Error): {state.error or 'none'}")
+    ctx.say(f"OOM-killed: {'yes' if state.oom_killed else 'no'}")
+    ctx.say(f"restart count: {state.restarts} (restart policy: {policy.get('Name') or 'no'})")
+    ctx.say(f"started {state.started_at or '-'}, finished {state.finished_at or '-'}")
+    ctx.say(f"limits: {limits_line(host_config)}")
+    dependencies = {spec.container: dependency_state(ctx, spec.container)
+                    for spec in (ctx.inventory.postgres, ctx.inventory.redis)}
+    ctx.say("dependencies: " + "; ".join(f"{dep} {seen}" for dep, seen in dependencies.items()))
+    for line in startup_advice(logs, state, compose_service(attrs, name), name, dependencies):
+        ctx.say(line)
+    lines = logs.splitlines()[-LOG_LINES:]
+    ctx.say(f"last {len(lines)} log lines (secrets masked):" if lines else "logs: empty")
+    for line in lines:
+        ctx.say(f"  | {line}")
+    return 0
+
+
+def dependency_state(ctx: Context, container: str) -> str:
+    try:
+        target = platform_containers(ctx.inventory)[container]
+        return State.of(ctx.docker(target.host).inspect(container)).line()
+    except ContainerMissing:
+        return "missing"
+    except RemediationError as exc:
+        return f"unknown ({exc})"
+
+
+def compose_service(attrs: dict, name: str) -> str:
+    """The Compose service behind a container, for the guide's `docker compose` commands.
+
+    >>> compose_service({"Config": {"Labels": {"com.docker.compose.service": "factor-engine"}}}, "x")
+    'factor-engine'
+    >>> compose_service({}, "nautilus-factor-engine")
+    'factor-engine'
+    """
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return labels.get("com.docker.compose.service") or name.removeprefix("nautilus-")
+
+
+def limits_line(host_config: dict) -> str:
+    """
+    >>> limits_line({"Memory": 536870912, "NanoCpus": 1500000000})
+    'memory 512 MiB, CPUs 1.5'
+    >>> limits_line({"Memory": 0, "CpuQuota": 50000, "CpuPeriod": 100000})
+    'memory no limit, CPUs 0.5 (CpuQuota 50000 of CpuPeriod 100000)'
+    """
+    memory = host_config.get("Memory") or 0
+    text = f"memory {memory // 2**20} MiB" if memory else "memory no limit"
+    if host_config.get("NanoCpus"):
+        text += f", CPUs {host_config['NanoCpus'] / 1e9:g}"
+    elif host_config.get("CpuQuota", 0) > 0:
+        period = host_config.get("CpuPeriod") or 100000
+        text += f", CPUs {host_config['CpuQuota'] / period:g} (CpuQuota {host_config['CpuQuota']} of CpuPeriod {period})"
+    else:
+        text += ", CPUs no limit"
+    return text
+
+
+def startup_advice(logs: str, state: State, service: str, name: str, dependencies: dict[str, str]) -> list[str]:
+    """What the guide says to do about what was found; advice only, never done here.
+
+    >>> for line in startup_advice("ImportError: cannot import name 'MessagePriority' from 'x'", State.of({}),
+    ...                            "factor-engine", "nautilus-factor-engine", {}):
+    ...     print(line)
+    known cause: the guide's factor-engine import error ("ImportError: cannot import name 'MessagePriority'" in the logs)
+    fix (the guide's; advice only, nothing was done): rebuild the image without cache, then start it: docker compose build --no-cache factor-engine && docker compose up -d factor-engine
+    """
+    advice = []
+    known = [(text, what) for text, what in KNOWN_STARTUP_ERRORS if text in logs]
+    for text, what in known:
+        advice.append(f'known cause: {what} ("{text}" in the logs)')
+    if known:
+        advice.append("fix (the guide's; advice only, nothing was done): rebuild the image without cache, then start "
+                      f"it: docker compose build --no-cache {service} && docker compose up -d {service}")
+        if state.ready:
+            advice.append(f"note: {name} is running now; those lines are from an earlier start")
+    if state.oom_killed or state.exit_code == 137:
+        advice.append("advice: killed by the kernel (OOM-killed or exit 137): raise the memory limit in the compose "
+                      "file, or find the leak (python -m remediation diagnose-engine <engine>)")
+    if state.exit_code == 125:
+        advice.append("advice: exit code 125 is a Docker daemon error: check `docker version` and the daemon's log")
+    if re.search(r"address already in use|port is already allocated", logs + state.error, re.I):
+        advice.append(f"advice: a port of {name} is taken: python -m remediation free-port <port> says who holds it")
+    for dependency, seen in dependencies.items():
+        if not seen.startswith("running"):
+            advice.append(f"advice: dependency {dependency} is {seen.split(',')[0]}: "
+                          f"python -m remediation start-container {dependency}")
+    if not advice:
+        advice.append("advice (the guide's common solutions): raise the memory limit if out of memory; check that "
+                      "its ports are free; check its environment variables; rebuild the image: "
+                      f"docker compose build {service}")
+    return advice
+
+
+# -- diagnose-engine ------------------------------------------------------------
+
+def diagnose_engine(ctx: Context, argument: str | None, apply: bool = False) -> int:
+    """Timed /health, one stats sample and the last hour's error and slow lines, taken at once."""
+    target = resolve(ctx.inventory, "diagnose-engine", argument)
+    engine, name, docker = target.engine, target.container, ctx.docker(target.host)
+    limits = engine.limits(ctx.inventory.thresholds)
+    url = engine_url(ctx.inventory, engine, engine.health_path)
+    state = State.of(docker.inspect(name))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        health = pool.submit(timed_get, url)
+        stats = pool.submit(docker.stats, name) if state.status == "running" else None
+        logs = pool.submit(docker.logs, name, since=int(time.time()) - 3600)
+    ctx.say(f"diagnose-engine {engine.name} ({name} on Docker host {target.host!r}; read-only: changes nothing)")
+    reply = health.result()
+    status, elapsed_ms, body, error = reply["status"], reply["elapsed_ms"], reply["body"], reply["error"]
+    if error:
+        ctx.say(f"health: GET {url} -> {error} after {elapsed_ms:.0f} ms")
+    else:
+        verdict = ("CRITICAL" if elapsed_ms > limits.response_critical_ms else
+                   "SLOW" if elapsed_ms > limits.response_slow_ms else "OK")
+        ctx.say(f"health: GET {url} -> HTTP {status} in {elapsed_ms:.0f} ms ({verdict}; slow above "
+                f"{limits.response_slow_ms:g} ms, critical above {limits.response_critical_ms:g} ms)")
+        shown = json.dumps(ctx.redactor.redact(body)) if not isinstance(body, str) else body
+        ctx.say(f"health body: {shown[:2000]}")
+        field = lookup(body, engine.health.status) if isinstance(body, dict) else MISSING
+        healthy = field in engine.health.healthy_values
+        ctx.say(f"status field {engine.health.status!r}: "
+                + ("missing" if field is MISSING else f"{field!r} ({'healthy' if healthy else 'NOT healthy'})"))
+    ctx.say(f"container: {state.line()}")
+    if stats is None:
+        ctx.say("stats: not sampled (the container is not running)")
+    else:
+        try:
+            ctx.say("stats: " + stats_line(stats.result(), limits.cpu_warning_pct, limits.memory_warning_pct))
+        except RemediationError as exc:
+            ctx.say(f"stats: not sampled ({exc})")
+    lines = logs.result().splitlines()
+    errors = [line for line in lines if ERROR_LINE.search(line)]
+    slow = [line for line in lines if SLOW_LINE.search(line)]
+    ctx.say(f"logs of the last hour ({len(lines)} lines): {len(errors)} error/exception/failed lines, "
+            f"{len(slow)} slow/timeout/blocking lines")
+    for label, found in (("error", errors), ("slow", slow)):
+        for line in found[-3:]:
+            ctx.say(f"  latest {label}: {line[:300]}")
+    if error or (status is not None and status >= 500):
+        ctx.say(f"next: python -m remediation diagnose-startup {name}; if it stays down: "
+                f"python -m remediation restart-engine {engine.name}")
+    return 0
+
+
+def cpu_percent(stats: dict) -> float:
+    """CPU % as `docker stats` computes it (may exceed 100 with several CPUs).
+
+    >>> cpu_percent({"cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
+    ...              "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000}})
+    40.0
+    """
+    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
+    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
+    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    return round(100.0 * used / system * cpus, 1) if system > 0 and used >= 0 else 0.0
+
+
+def memory_use(stats: dict) -> tuple[int, int] | None:
+    """(bytes used without the page cache, limit), as `docker stats` shows them.
+
+    >>> memory_use({"memory_stats": {"usage": 300, "limit": 1000, "stats": {"inactive_file": 100}}})
+    (200, 1000)
+    """
+    memory = stats.get("memory_stats") or {}
+    if not memory.get("limit") or "usage" not in memory:
+        return None
+    cache = (memory.get("stats") or {}).get("inactive_file", (memory.get("stats") or {}).get("total_inactive_file", 0))
+    return memory["usage"] - (cache if cache < memory["usage"] else 0), memory["limit"]
+
+
+def stats_line(stats: dict, cpu_warning_pct: float, memory_warning_pct: float) -> str:
+    text = f"CPU {cpu_percent(stats):.1f} % (warning at {cpu_warning_pct:g} %)"
+    memory = memory_use(stats)
+    if memory:
+        used, limit = memory
+        text += (f", memory {used / 2**20:.0f} MiB of {limit / 2**20:.0f} MiB ({100 * used / limit:.1f} %; "
+                 f"warning at {memory_warning_pct:g} %)")
+    return text

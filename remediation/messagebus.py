@@ -1,0 +1,180 @@
+"""check-messagebus: the guide's MessageBus diagnosis, seen from Redis and from the engine (read-only).
+
+An engine's own `messagebus_connected` is not trusted alone (engines were seen
+reporting it wrongly both ways), so Redis is asked too: PING, INFO, CLIENT LIST
+(a client named after the engine's container, or connections from its
+address) and the engine's heartbeat key.
+"""
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis
+
+from fixtures.jsonpath import MISSING, lookup
+from fixtures.targets import engine_url
+
+from .context import Context
+from .dockerapi import State
+from .errors import ContainerMissing, RemediationError, describe, short_reason
+from .httpget import timed_get
+from .targets import platform_containers, resolve
+
+REDIS_TIMEOUT_S = 3
+
+
+def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) -> int:
+    """The guide's MessageBus diagnosis, seen from Redis and from the engine, with its advice."""
+    target = resolve(ctx.inventory, "check-messagebus", argument)
+    engine, spec = target.engine, ctx.inventory.redis
+    client_name = engine.bus.client_name or engine.container
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        bus = pool.submit(redis_view, ctx, engine.bus.heartbeat_key)
+        health = pool.submit(timed_get, engine_url(ctx.inventory, engine, engine.health_path))
+        container = pool.submit(_inspect_or_reason, ctx, target.host, target.container)
+    ctx.say(f"check-messagebus {engine.name}: Redis {spec.host}:{spec.port} (container {spec.container}), "
+            f"engine container {target.container} (read-only: changes nothing)")
+    view, attrs = bus.result(), container.result()
+    addresses = container_addresses(attrs) if isinstance(attrs, dict) else set()
+    networks = sorted(((attrs.get("NetworkSettings") or {}).get("Networks") or {}) if isinstance(attrs, dict) else [])
+    network = networks[0] if networks else f"{ctx.inventory.compose_project}_{ctx.inventory.compose_project}-network"
+    seen, redis_status = False, "running"
+    if view.get("error"):
+        ctx.say(f"Redis PING: {view['error']}")
+        redis_status, seen_as = container_status(ctx, spec.container)
+        ctx.say(f"Redis container {spec.container}: {seen_as}")
+    else:
+        ctx.say(f"Redis PING: PONG in {view['ping_ms']:.1f} ms")
+        ctx.say(f"connected_clients: {view['connected_clients']} (used_memory {view['used_memory']})")
+        named = [c for c in view["clients"] if c.get("name") == client_name]
+        from_container = [c for c in view["clients"] if c.get("addr", "").rsplit(":", 1)[0] in addresses]
+        ctx.say(f"client {client_name}: " + (f"present in CLIENT LIST (addr {named[0].get('addr')}, idle "
+                                                f"{named[0].get('idle')} s)" if named else
+                                                f"ABSENT from CLIENT LIST ({len(view['clients'])} clients)"))
+        ctx.say(f"connections from {target.container}'s address {', '.join(sorted(addresses))}: {len(from_container)}"
+                if addresses else f"connections from {target.container}'s address: not checked "
+                                  f"({attrs if isinstance(attrs, str) else 'the container has no address'})")
+        seen = bool(named or from_container)
+        if engine.bus.heartbeat_key:
+            ctx.say(f"heartbeat {engine.bus.heartbeat_key}: "
+                    + heartbeat_age(view["heartbeat"], engine.limits(ctx.inventory.thresholds).heartbeat_max_age_s))
+    reply = health.result()
+    body, error = reply["body"], reply["error"]
+    flag = lookup(body, engine.health.messagebus) if isinstance(body, dict) else MISSING
+    ctx.say(f"self-reported {engine.health.messagebus!r} in its /health: "
+            + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
+            + " (not trusted alone: engines were seen reporting it wrongly)")
+    redis_down = redis_status if view.get("error") else None
+    for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag):
+        ctx.say(line)
+    return 0
+
+
+def redis_view(ctx: Context, heartbeat_key: str | None) -> dict:
+    spec = ctx.inventory.redis
+    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=ctx.inventory.secrets.redis_password,
+                         socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
+                         decode_responses=True)
+    try:
+        started = time.perf_counter()
+        client.ping()
+        ping_ms = (time.perf_counter() - started) * 1000
+        pipe = client.pipeline(transaction=False)
+        pipe.info("clients")
+        pipe.info("memory")
+        pipe.client_list()
+        if heartbeat_key:
+            pipe.get(heartbeat_key)
+        clients_info, memory_info, clients, *beat = pipe.execute()
+    except redis.AuthenticationError as exc:
+        return {"error": f"Redis refused the password ({describe(exc)}); "
+                         f"check {spec.password_env or 'redis.password_env'}"}
+    except redis.RedisError as exc:
+        return {"error": f"no answer ({short_reason(exc)})"}
+    finally:
+        client.close()
+    return {"ping_ms": ping_ms, "connected_clients": clients_info.get("connected_clients"),
+            "used_memory": memory_info.get("used_memory_human"), "clients": clients,
+            "heartbeat": beat[0] if beat else None}
+
+
+def heartbeat_age(raw: str | None, max_age_s: float, now: float | None = None) -> str:
+    """
+    >>> heartbeat_age("100.0", 15, now=103.5)
+    '3.5 s old (limit 15 s)'
+    >>> heartbeat_age(None, 15)
+    'ABSENT (expired: no heartbeat for a while)'
+    """
+    if raw is None:
+        return "ABSENT (expired: no heartbeat for a while)"
+    try:
+        age = (now if now is not None else time.time()) - float(raw)
+    except ValueError:
+        return f"unreadable value {raw[:40]!r}"
+    return f"{age:.1f} s old (limit {max_age_s:g} s)" + (" - STALE" if age > max_age_s else "")
+
+
+def container_addresses(attrs: dict | None) -> set[str]:
+    networks = ((attrs or {}).get("NetworkSettings") or {}).get("Networks") or {}
+    return {n["IPAddress"] for n in networks.values() if n.get("IPAddress")}
+
+
+def container_status(ctx: Context, name: str) -> tuple[str, str]:
+    """(status, how it reads) of a platform container: "missing" or "unknown" when Docker cannot say."""
+    try:
+        state = State.of(ctx.docker(platform_containers(ctx.inventory)[name].host).inspect(name))
+    except ContainerMissing as exc:
+        return "missing", str(exc)
+    except RemediationError as exc:
+        return "unknown", str(exc)
+    return state.status, state.line()
+
+
+def _inspect_or_reason(ctx: Context, host: str, name: str) -> dict | str:
+    """Docker is only supporting evidence here: when it cannot answer, say so and go on."""
+    try:
+        return ctx.docker(host).inspect(name)
+    except RemediationError as exc:
+        return str(exc)
+
+
+def messagebus_advice(engine: str, redis_container: str, network: str, redis_down: str | None, seen: bool,
+                      flag: Any) -> list[str]:
+    """The guide's "MessageBus Solutions" that fit what was seen; advice only.
+
+    `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included).
+
+    >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "exited", False, True)[:2]
+    ['verdict: Redis does not answer, so no engine is on the bus', 'advice: start Redis: python -m remediation start-container nautilus-redis']
+    """
+    if redis_down:
+        verdict = "verdict: Redis does not answer, so no engine is on the bus"
+    elif seen:
+        verdict = "verdict: Redis sees the engine on the bus" + (
+            "" if flag is True else f", but it reports {json.dumps(None if flag is MISSING else flag)}: "
+                                    "its flag is wrong, Redis is the better witness")
+    else:
+        verdict = "verdict: Redis does NOT see the engine" + (
+            " although it reports true: its flag is wrong" if flag is True else "")
+    lines = [verdict]
+    if redis_down in ("running", "unknown"):
+        lines.append("advice: restart Redis: python -m remediation restart-redis (the guide's `docker-compose restart "
+                     "redis`)")
+    elif redis_down == "missing":
+        lines.append(f"advice: the container {redis_container} does not exist: recreate it with "
+                     "`docker compose up -d redis`")
+    elif redis_down:
+        lines.append(f"advice: start Redis: python -m remediation start-container {redis_container}")
+    if redis_down and redis_down != "missing":
+        lines.append(f"advice: Redis logs: docker logs --tail 50 {redis_container}")
+    if not redis_down and not seen:
+        lines += [f"advice: check the network: docker network inspect {network}",
+                  "advice: check for Redis authentication issues (the engine's Redis password and the inventory's "
+                  "redis.password_env)",
+                  f"advice: the engine's own view: python -m remediation diagnose-engine {engine}; if it stays off "
+                  f"the bus: python -m remediation restart-engine {engine}"]
+    lines.append("advice: verify Redis configuration and memory limits (INFO memory, maxmemory)")
+    return lines
