@@ -3,8 +3,13 @@ from pathlib import Path
 
 LAB_DIR = Path(__file__).resolve().parent
 STATE_DIR = LAB_DIR / ".state"
+ENGINE_STATE_DIR = STATE_DIR / "engines"    # mounted at /lab-state in the engines (crash markers)
+LOG_DIR = STATE_DIR / "logs"                # the inventory's log_dir
+BACKUP_DIR = STATE_DIR / "backups"          # the inventory's backup_dir
+BACKUP_ASIDE_DIR = STATE_DIR / "backups-aside"  # where the no-backup fault moves backups
 COMPOSE_FILE = LAB_DIR / "compose.yaml"
 PROJECT = "nautilus"
+ENGINE_UID = 10001  # compose.yaml: the engines' and frontend's `user:`
 
 
 class LabError(Exception):

@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import requests
 
-from . import LAB_DIR, STATE_DIR, LabError
+from . import ENGINE_STATE_DIR, LAB_DIR, STATE_DIR, LabError
 from .stack import client, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
@@ -100,7 +100,7 @@ def heal(target: str | None = None) -> list[str]:
     for svc in chosen:
         if svc.port:
             release_port_holders(svc.port)
-        marker = STATE_DIR / f"crash-{svc.engine}"
+        marker = ENGINE_STATE_DIR / f"crash-{svc.engine}"
         crashed = marker.exists()
         if crashed:
             marker.unlink()

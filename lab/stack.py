@@ -1,19 +1,24 @@
 """Bring the lab up and down, and report its state."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
 
 import docker
 
-from . import PROJECT, STATE_DIR, LabError
+from . import BACKUP_DIR, ENGINE_STATE_DIR, ENGINE_UID, LOG_DIR, PROJECT, STATE_DIR, LabError
 from .base_image import ensure_base_image
 from .compose import compose
 from .docker_engine import ensure_docker
 
 PASSWORD_FILE = STATE_DIR / "postgres-password"
 UP_TIMEOUT_S = 180
+# Data volumes and the image user that owns them (compose.yaml `user:`). A new
+# volume is root-owned, and so is one written before the services ran as these users.
+VOLUME_OWNERS = {"postgres-data": ("postgres", "700"), "redis-data": ("redis", "750")}
+OWNERS_MARKER = STATE_DIR / "volume-owners.json"
 
 
 def compose_env() -> dict[str, str]:
@@ -46,11 +51,57 @@ def up(rebuild_image: bool = False) -> None:
     started = time.monotonic()
     ensure_docker()
     ensure_base_image(client(), rebuild=rebuild_image)
-    STATE_DIR.mkdir(exist_ok=True)
+    prepare_state_dirs()
+    env = compose_env()
+    ensure_volume_owners(env)
     print("[lab] starting the stack", flush=True)
-    compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans",
-            env=compose_env())
+    compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans", env=env)
     print(f"[lab] all services healthy in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def prepare_state_dirs() -> None:
+    """The host directories the lab owns; the engines' one belongs to their uid."""
+    for path in (STATE_DIR, LOG_DIR, BACKUP_DIR, ENGINE_STATE_DIR):
+        path.mkdir(parents=True, exist_ok=True)
+    stat = ENGINE_STATE_DIR.stat()
+    if (stat.st_uid, stat.st_gid) != (ENGINE_UID, ENGINE_UID):
+        try:
+            os.chown(ENGINE_STATE_DIR, ENGINE_UID, ENGINE_UID)
+        except PermissionError:  # not root: let any uid write there (sticky, like /tmp)
+            ENGINE_STATE_DIR.chmod(0o1777)
+
+
+def ensure_volume_owners(env: dict[str, str]) -> None:
+    """Give each data volume to the user its service runs as, once per volume.
+
+    Cheap in the usual case: the volumes' creation times are remembered in
+    .state, and only a volume not seen before (new, or made by an older lab
+    whose services ran as root) costs a `compose create` and a one-off chown.
+    """
+    from .base_image import image_tag
+    docker_client = client()
+    names = {volume: f"{PROJECT}_{volume}" for volume in VOLUME_OWNERS}
+
+    def created() -> dict[str, str] | None:
+        try:
+            return {n: docker_client.volumes.get(n).attrs["CreatedAt"] for n in names.values()}
+        except docker.errors.NotFound:
+            return None
+
+    seen = created()
+    if seen and OWNERS_MARKER.exists() and json.loads(OWNERS_MARKER.read_text() or "{}") == seen:
+        return
+    print("[lab] setting data volume ownership", flush=True)
+    # Creates missing volumes (with compose's labels) and stops containers whose
+    # configuration changed, so nothing writes while ownership changes.
+    compose("create", "--remove-orphans", env=env, capture=True)
+    script = " && ".join(f"chown -R {user}:{user} /v/{volume} && chmod {mode} /v/{volume}"
+                         for volume, (user, mode) in VOLUME_OWNERS.items())
+    docker_client.containers.run(
+        image_tag(), ["sh", "-c", script], user="0", network_mode="none", remove=True,
+        labels={"nautilus-lab": "volume-owner"},
+        volumes={name: {"bind": f"/v/{volume}", "mode": "rw"} for volume, name in names.items()})
+    OWNERS_MARKER.write_text(json.dumps(created()))
 
 
 def down(volumes: bool = False) -> None:
@@ -80,7 +131,10 @@ def wait_healthy(timeout_s: float = 90) -> None:
     `compose up --wait` gives up at once on a container still marked unhealthy
     from a fault just cleared; Docker needs one good probe to flip it back.
     """
-    compose("up", "-d", "--quiet-pull", env=compose_env(), capture=True)
+    prepare_state_dirs()
+    env = compose_env()
+    ensure_volume_owners(env)
+    compose("up", "-d", "--quiet-pull", env=env, capture=True)
     deadline = time.monotonic() + timeout_s
     while True:
         pending = [c.name for c in lab_containers()

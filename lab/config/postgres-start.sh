@@ -2,18 +2,22 @@
 # Starts Debian's PostgreSQL 15 the way the official image would: data in a
 # volume, user/database "nautilus", password from POSTGRES_PASSWORD, local
 # socket trusted so `docker exec nautilus-postgres psql -U nautilus` works.
+# Runs as the postgres user (compose `user: postgres`): `python -m lab up` makes
+# the data volume postgres-owned before the container starts.
 set -eu
 PGBIN=/usr/lib/postgresql/15/bin
 PGDATA=/var/lib/postgresql/data
-mkdir -p "$PGDATA" /run/postgresql
-chown postgres:postgres "$PGDATA" /run/postgresql
+
+if [ ! -w "$PGDATA" ]; then
+  echo "postgres-start: $PGDATA is not writable by $(id -un); start the lab with python -m lab up" >&2
+  exit 1
+fi
 chmod 700 "$PGDATA"
 
-single_user() { runuser -u postgres -- "$PGBIN/postgres" --single -D "$PGDATA" "$1" >/dev/null; }
+single_user() { "$PGBIN/postgres" --single -D "$PGDATA" "$1" >/dev/null; }
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
-  runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U nautilus -E UTF8 \
-    --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  "$PGBIN/initdb" -D "$PGDATA" -U nautilus -E UTF8 --auth-local=trust --auth-host=scram-sha-256 >/dev/null
   echo "host all all 0.0.0.0/0 scram-sha-256" >> "$PGDATA/pg_hba.conf"
   cat >> "$PGDATA/postgresql.conf" <<CONF
 listen_addresses = '*'
@@ -29,4 +33,4 @@ fi
 escaped=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
 echo "ALTER USER nautilus PASSWORD '$escaped';" | single_user nautilus
 
-exec runuser -u postgres -- "$PGBIN/postgres" -D "$PGDATA"
+exec "$PGBIN/postgres" -D "$PGDATA"
