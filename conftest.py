@@ -1,4 +1,4 @@
-"""Loads the suite's plugins; see DESIGN in README.md for what each does."""
+"""Loads the suite's plugins: fixtures/ (options, inventory, clients, samples, verdicts) and reports/."""
 pytest_plugins = [
     "fixtures.plugin",
     "fixtures.clients",

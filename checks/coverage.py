@@ -1,47 +1,141 @@
-"""Render docs/coverage.md from the check catalog: `python -m checks.coverage > docs/coverage.md`.
+"""docs/coverage.md, generated entirely from the checks' own metadata and the guide map.
 
-A unit test compares the committed file with this output, so the document
-cannot drift from the checks.
+    python -m checks.coverage > docs/coverage.md
+
+The guide map (checks/guide_map.yaml) lists every diagnostic of the
+troubleshooting guide and the checks that cover it, or why it is not a check.
+`problems()` is what a unit test asserts empty: the map and the checks must agree.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import importlib
+import re
+from collections import Counter
+from pathlib import Path
 
-from checks.catalog import CATALOG
-from remediation.registry import command_for
+import yaml
+
+from fixtures.spec import REGISTRY, CheckSpec
+
+HERE = Path(__file__).resolve().parent
+MAP_FILE = HERE / "guide_map.yaml"
+LAB_TESTS = HERE.parent / "tests" / "lab"
+GUIDE = HERE.parent.parent / "shared" / "spec" / "troubleshooting-guide.md"
 
 
-# Guide diagnostics with no check yet; each entry leaves this list when its check lands.
-NOT_YET_COVERED = (
-    ("Diagnostic Procedures > Full System Health Check", "host CPU/memory/disk, docker system df, container network reachability (ping redis/postgres), DB active connections and size, Redis memory and clients, error counts in logs"),
-    ("Diagnostic Procedures > Performance Bottleneck Detection", "per-container CPU 50/80 % and memory 70/90 %, network and block I/O, Redis latency and command stats, slow queries"),
-    ("Diagnostic Procedures > Analytics/Risk/WebSocket Engine Diagnostics", "metrics (Prometheus or JSON), error rates, risk monitoring fields, breach events, websocket connection stats"),
-    ("Common Issues & Solutions > High Memory Usage", "memory limit usage > 80 %, 30 s leak window sampled concurrently"),
-    ("Common Issues & Solutions > Database Connection Issues", "connections by state, engine-side DB connectivity"),
-    ("Maintenance Procedures > Daily/Weekly Maintenance Script", "disk space, log rotation, VACUUM ANALYZE, BGREWRITEAOF, daily backup present, weekly trends and error summaries"),
-    ("Maintenance Procedures > Engine Performance Tuning", "analytics calculation < 1000 ms, risk check < 100 ms, websocket connections < 750/800"),
-    ("Maintenance Procedures > Database Maintenance / Log Management", "largest tables, unused indexes, latest backup age, container log size"),
-    ("Performance Optimization", "Docker daemon log options, Redis evictions and maxmemory, slow queries, connection count > 20"),
-    ("Knowledge Base > Common Error Messages & Solutions", "known error texts in logs (factor-engine ImportError, port in use, no space left, MessageBus/DB timeouts)"),
-    ("Emergency Procedures > Single Engine Isolation", "isolation helper with pre-isolation bundle"),
-)
+def load_checks() -> dict[str, CheckSpec]:
+    """Every check, by importing every check module (the decorators register them)."""
+    for path in sorted(HERE.glob("test_*.py")):
+        importlib.import_module(f"checks.{path.stem}")
+    return dict(sorted(REGISTRY.items()))
+
+
+def load_map() -> dict:
+    document = yaml.safe_load(MAP_FILE.read_text())
+    return {"diagnostics": document.get("diagnostics", []), "without_lab_fault": document.get("without_lab_fault") or {}}
+
+
+def guide_sections(text: str) -> set[str]:
+    """"H2 > H4" (and "H2 > H3" for H3 blocks without H4s) of the guide's headings, emoji and bold removed.
+
+    >>> sorted(guide_sections("## 🚨 Emergency Procedures\\n### **Critical**\\n#### **Complete Restart**\\n"))
+    ['Emergency Procedures > Complete Restart', 'Emergency Procedures > Critical']
+    """
+    found, h2 = set(), ""
+    for line in text.splitlines():
+        match = re.match(r"^(#{2,4}) (.*)$", line)
+        if not match:
+            continue
+        title = re.sub(r"[^\w\s&()'/.,:-]", "", match.group(2).replace("**", "")).strip()
+        if len(match.group(1)) == 2:
+            h2 = title
+        else:
+            found.add(f"{h2} > {title}")
+    return found
+
+
+def proven_on_lab() -> dict[str, list[str]]:
+    """Check function name -> the lab tests that name it failing (a `test_<check>[` in tests/lab)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(LAB_TESTS.glob("test_*.py")):
+        current = None
+        for line in path.read_text().splitlines():
+            header = re.match(r"^def (test_\w+)\(", line)
+            if header:
+                current = header.group(1)
+            for name in re.findall(r"(test_[a-z0-9_]+)\[", line):
+                if current:
+                    found.setdefault(name, [])
+                    if current not in found[name]:
+                        found[name].append(current)
+    return found
+
+
+def problems(checks: dict[str, CheckSpec], guide_map: dict, sections: set[str] | None) -> list[str]:
+    """Every way the map and the checks disagree; empty when they agree."""
+    found, listed = [], Counter()
+    for n, entry in enumerate(guide_map["diagnostics"]):
+        where = f"diagnostics[{n}] ({entry.get('item', '?')})"
+        if not entry.get("section") or not entry.get("item"):
+            found.append(f"{where}: needs section and item")
+        if ("checks" in entry) == ("not_a_check" in entry):
+            found.append(f"{where}: needs exactly one of checks / not_a_check")
+        if sections is not None and entry.get("section") not in sections:
+            found.append(f"{where}: section {entry.get('section')!r} is not a heading of the guide")
+        for check_id in entry.get("checks") or []:
+            listed[check_id] += 1
+            if check_id not in checks:
+                found.append(f"{where}: no check {check_id!r}")
+    for check_id, spec in checks.items():
+        if not listed[check_id]:
+            found.append(f"check {check_id!r} covers no diagnostic of the map")
+        sections_listing = {e["section"] for e in guide_map["diagnostics"] if check_id in (e.get("checks") or [])}
+        if listed[check_id] and spec.guide not in sections_listing:
+            found.append(f"check {check_id!r} cites {spec.guide!r}, where the map lists it under none of its items")
+    proven = proven_on_lab()
+    for check_id, reason in guide_map["without_lab_fault"].items():
+        if check_id not in checks:
+            found.append(f"without_lab_fault: no check {check_id!r}")
+        elif checks[check_id].function in proven:
+            found.append(f"without_lab_fault: {check_id!r} has a lab test after all ({proven[checks[check_id].function]})")
+    for check_id, spec in checks.items():
+        if spec.function not in proven and check_id not in guide_map["without_lab_fault"]:
+            found.append(f"check {check_id!r} has no lab test that makes it fail, and no reason why not")
+    return found
 
 
 def render() -> str:
-    by_section: dict[str, list] = defaultdict(list)
-    for spec in CATALOG.values():
-        by_section[spec.guide_section].append(spec)
+    checks, guide_map = load_checks(), load_map()
+    proven = proven_on_lab()
+    diagnostics = guide_map["diagnostics"]
+    covered = [e for e in diagnostics if e.get("checks")]
+    tiers = Counter(t for spec in checks.values() for t in spec.tiers)
     lines = ["# Coverage of the troubleshooting guide", "",
-             "Generated by `python -m checks.coverage` from `checks/catalog.py`; do not edit by hand.", "",
-             "| guide section | check id | what it asserts | tiers | severity | remediation |",
-             "|---|---|---|---|---|---|"]
-    for section in sorted(by_section):
-        for spec in sorted(by_section[section], key=lambda s: s.id):
-            remedy = f"`{command_for(spec.remediation, '<target>')}`" if spec.remediation else "none"
-            lines.append(f"| {section} | `{spec.id}` | {spec.title} | {', '.join(spec.tiers)} | "
-                         f"{spec.severity} | {remedy} |")
-    lines += ["", "## Not yet covered", "", "| guide section | still to check |", "|---|---|"]
-    lines += [f"| {section} | {what} |" for section, what in NOT_YET_COVERED]
+             "Generated by `python -m checks.coverage > docs/coverage.md` from the checks' own metadata "
+             "(`@check(...)`) and the guide map (`checks/guide_map.yaml`); do not edit by hand. A unit test "
+             "fails when this file, the map and the checks disagree.", "",
+             f"- {len(diagnostics)} diagnostics, maintenance steps and known errors of the guide: "
+             f"{len(covered)} judged by checks, {len(diagnostics) - len(covered)} not checks (reason given).",
+             f"- {len(checks)} checks: " + ", ".join(f"{tiers[t]} {t}" for t in ("emergency", "daily", "weekly"))
+             + " (a check may carry several tiers).",
+             f"- {sum(1 for s in checks.values() if s.function in proven)} checks are made to fail for real by a "
+             "lab test; the others say why not.", "",
+             "## The guide, item by item", "", "| guide section | item | checks, or why not a check |", "|---|---|---|"]
+    for entry in diagnostics:
+        if entry.get("checks"):
+            what = ", ".join(f"`{c}`" for c in entry["checks"])
+        else:
+            what = "not a check: " + entry["not_a_check"] + (f" (helper `{entry['helper']}`)" if entry.get("helper") else "")
+        lines.append(f"| {entry['section']} | {entry['item']} | {what} |")
+    lines += ["", "## The checks", "",
+              "| check id | what it asserts | tiers | severity | guide section | remediation | made to fail on the lab by |",
+              "|---|---|---|---|---|---|---|"]
+    for check_id, spec in checks.items():
+        remedy = f"`python -m remediation {spec.remedy}`" if spec.remedy else "none"
+        proof = (", ".join(f"`{t}`" for t in proven[spec.function]) if spec.function in proven
+                 else "no lab test: " + guide_map["without_lab_fault"].get(check_id, "MISSING REASON"))
+        lines.append(f"| `{check_id}` | {spec.title} | {', '.join(spec.tiers)} | {spec.severity} | {spec.guide} | "
+                     f"{remedy} | {proof} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,110 +1,91 @@
-"""Every engine's /health: answers, fast enough, healthy, and on the message bus.
+"""Every engine's /health: answers, fast enough, healthy, up for a while, and its fields hold good values.
 
-The health of all engines is sampled once, concurrently (fixtures/samplers.py);
-each check here judges one fact of one engine from that sample. Field paths
-come from the inventory, so the guide's flat fields and the real engines'
-nested ones are read the same way.
+The health of all engines is sampled once, concurrently; each check here
+judges one fact of one engine from that sample. Field paths come from the
+inventory, so the guide's flat fields and the real engines' nested ones are
+read the same way.
 """
 from __future__ import annotations
 
-import time
+from fixtures.spec import DAILY, EMERGENCY, check
+from observation.jsonpath import MISSING, lookup
 
-from checks.catalog import check
-from fixtures.jsonpath import MISSING, lookup
+from .guide import FULL_HEALTH, SLOW
 
 
-def _answered(engine, health_samples, verdict):
+def answered(engine, health_samples, verdict):
     __tracebackhide__ = True
     sample = health_samples[engine.name]
     verdict.evidence("health", sample.evidence())
+    if sample.elapsed_ms is not None:
+        verdict.measured("response_ms", sample.elapsed_ms)
     verdict.expect(sample.error is None, expected=f"GET {sample.url} to answer", seen=sample.error or "")
     return sample
 
 
-def _json(engine, health_samples, verdict) -> dict:
+def health_json(engine, health_samples, verdict) -> dict:
     __tracebackhide__ = True
-    sample = _answered(engine, health_samples, verdict)
+    sample = answered(engine, health_samples, verdict)
     verdict.expect(sample.json is not None, expected="a JSON object from /health",
-                   seen=f"HTTP {sample.status}: {str(sample.body)[:200]!r}")
+                   seen=f"HTTP {sample.status}: {sample.text[:200]!r}")
     return sample.json
 
 
-@check("engine-health-answers")
+def shown(value) -> str:
+    return "no such field" if value is MISSING else repr(value)
+
+
+@check("engine-health-answers", "Engine /health answers 200", tiers=EMERGENCY, severity="critical",
+       guide=FULL_HEALTH, remedy="restart-engine")
 def test_engine_health_answers(engine, health_samples, verdict):
-    sample = _answered(engine, health_samples, verdict)
+    sample = answered(engine, health_samples, verdict)
     verdict.expect(sample.status == 200, expected="HTTP 200", seen=f"HTTP {sample.status} in {sample.elapsed_ms} ms")
 
 
-@check("engine-health-latency")
+@check("engine-health-latency", "Engine /health answers within the slow threshold", tiers=DAILY,
+       severity="warning", guide=SLOW, remedy="diagnose-engine")
 def test_engine_health_latency(engine, health_samples, inventory, verdict):
-    sample = _answered(engine, health_samples, verdict)
-    slow = engine.limits(inventory.thresholds).response_slow_ms
-    verdict.expect(sample.elapsed_ms <= slow, expected=f"an answer within {slow} ms",
-                   seen=f"{sample.elapsed_ms:.0f} ms")
+    sample = answered(engine, health_samples, verdict)
+    limits = engine.limits(inventory.thresholds)
+    level = ("CRITICAL" if sample.elapsed_ms > limits.response_critical_ms else
+             "SLOW" if sample.elapsed_ms > limits.response_slow_ms else
+             "MODERATE" if sample.elapsed_ms > limits.response_ok_ms else "FAST")
+    verdict.expect(sample.elapsed_ms <= limits.response_slow_ms,
+                   expected=f"an answer within {limits.response_slow_ms:g} ms",
+                   seen=f"{sample.elapsed_ms:.0f} ms ({level}; critical above {limits.response_critical_ms:g} ms)")
 
 
-@check("engine-status-healthy")
+@check("engine-status-healthy", "Engine reports status healthy", tiers=EMERGENCY, severity="critical",
+       guide=FULL_HEALTH, remedy="restart-engine")
 def test_engine_status_healthy(engine, health_samples, verdict):
-    body = _json(engine, health_samples, verdict)
+    body = health_json(engine, health_samples, verdict)
     status = lookup(body, engine.health.status)
     verdict.expect(status in engine.health.healthy_values,
-                   expected=f"{engine.health.status} in {engine.health.healthy_values}",
-                   seen="no such field" if status is MISSING else repr(status))
+                   expected=f"{engine.health.status} in {engine.health.healthy_values}", seen=shown(status))
 
 
-@check("engine-uptime-reported")
-def test_engine_uptime_reported(engine, health_samples, verdict):
-    body = _json(engine, health_samples, verdict)
+@check("engine-uptime", "Engine reports an uptime past the fresh-restart minimum", tiers=DAILY, severity="warning",
+       guide=FULL_HEALTH, remedy="diagnose-startup")
+def test_engine_uptime(engine, health_samples, inventory, verdict):
+    body = health_json(engine, health_samples, verdict)
     uptime = lookup(body, engine.health.uptime)
     verdict.expect(isinstance(uptime, (int, float)) and not isinstance(uptime, bool) and uptime >= 0,
-                   expected=f"{engine.health.uptime} as a number of seconds",
-                   seen="no such field" if uptime is MISSING else repr(uptime))
+                   expected=f"{engine.health.uptime} as a number of seconds", seen=shown(uptime))
+    verdict.measured("uptime_s", uptime)
+    minimum = engine.limits(inventory.thresholds).min_uptime_s
+    verdict.expect(uptime >= minimum, expected=f"an uptime of at least {minimum:g} s",
+                   seen=f"{uptime:g} s: restarted recently (a silent restart or a crash?)")
 
 
-@check("engine-fields-present")
-def test_engine_fields_present(engine, health_samples, verdict):
-    body = _json(engine, health_samples, verdict)
+@check("engine-health-values", "Engine health carries its engine-specific fields with good values", tiers=DAILY,
+       severity="warning", guide=FULL_HEALTH, remedy="diagnose-engine",
+       applies=lambda engine: bool(engine.health.expected or engine.health.rules))
+def test_engine_health_values(engine, health_samples, verdict):
+    body = health_json(engine, health_samples, verdict)
     missing = [path for path in engine.health.expected if lookup(body, path) is MISSING]
     verdict.expect(not missing, expected=f"fields {engine.health.expected}", seen=f"missing {missing}")
-
-
-@check("engine-messagebus-flag")
-def test_engine_messagebus_flag(engine, health_samples, verdict):
-    body = _json(engine, health_samples, verdict)
-    flag = lookup(body, engine.health.messagebus)
-    verdict.expect(flag is True, expected=f"{engine.health.messagebus} true",
-                   seen="no such field" if flag is MISSING else repr(flag))
-
-
-@check("engine-messagebus-seen-by-redis")
-def test_engine_messagebus_seen_by_redis(engine, bus_view, redis_backend, container_states, inventory, verdict):
-    """The engine's own flag is not trusted alone: Redis must see it too.
-
-    By the client name the engine sets when the inventory names one, else by
-    a connection from the engine container's address; plus a fresh heartbeat
-    key when the inventory names one.
-    """
-    redis_backend.get()  # fails with the reason when Redis cannot be reached
-    verdict.evidence("redis_clients", sorted(f"{c.get('name') or '-'} {c.get('addr')}" for c in bus_view.clients))
-    if engine.bus.client_name:
-        names = {c.get("name") for c in bus_view.clients}
-        verdict.expect(engine.bus.client_name in names,
-                       expected=f"a Redis client named {engine.bus.client_name}",
-                       seen=f"{len(bus_view.clients)} clients, none with that name")
-    else:
-        addresses = container_addresses(container_states.get(engine.container, engine.host))
-        clients = [c for c in bus_view.clients if c.get("addr", "").rsplit(":", 1)[0] in addresses]
-        verdict.expect(bool(clients), expected=f"a Redis connection from {engine.container} ({', '.join(addresses) or 'no address'})",
-                       seen=f"{len(bus_view.clients)} clients, none from there")
-    if engine.bus.heartbeat_key:
-        raw = bus_view.heartbeats.get(engine.bus.heartbeat_key)
-        max_age = engine.limits(inventory.thresholds).heartbeat_max_age_s
-        verdict.expect(raw is not None, expected=f"heartbeat key {engine.bus.heartbeat_key}",
-                       seen="key absent (expired: no heartbeat for a while)")
-        age = bus_view.taken_at - float(raw)
-        verdict.expect(age <= max_age, expected=f"a heartbeat younger than {max_age}s", seen=f"{age:.1f}s old")
-
-
-def container_addresses(attrs: dict | None) -> set[str]:
-    networks = ((attrs or {}).get("NetworkSettings") or {}).get("Networks") or {}
-    return {n["IPAddress"] for n in networks.values() if n.get("IPAddress")}
+    wrong = {path: f"{shown(lookup(body, path))} ({problem})" for path, rule in engine.health.rules.items()
+             if (problem := rule.judge(lookup(body, path)))}
+    verdict.expect(not wrong, expected="; ".join(f"{p} {r.model_dump(exclude_none=True)}"
+                                                 for p, r in engine.health.rules.items()),
+                   seen="; ".join(f"{p} = {v}" for p, v in wrong.items()))

@@ -1,32 +1,39 @@
 """Redis, PostgreSQL and the other platform services answer."""
-from checks.catalog import check
-from fixtures.backends import describe
-from fixtures.samplers import sample_http
+from __future__ import annotations
+
+from fixtures.spec import EMERGENCY, check
+from observation.errors import short_reason
+
+from .guide import DATABASE, EMERGENCY_RESTART, MESSAGEBUS
 
 
-@check("redis-ping")
+@check("redis-ping", "Redis answers PING", tiers=EMERGENCY, severity="critical", guide=MESSAGEBUS,
+       remedy="restart-redis")
 def test_redis_ping(redis_backend, verdict):
     client = redis_backend.get()
     try:
         reply = client.ping()
     except Exception as exc:
-        verdict.fail(expected="PONG", seen=describe(exc))
+        verdict.fail(expected="PONG", seen=short_reason(exc))
     verdict.expect(reply is True, expected="PONG", seen=repr(reply))
 
 
-@check("postgres-ready")
+@check("postgres-ready", "PostgreSQL accepts a connection and answers SELECT 1", tiers=EMERGENCY,
+       severity="critical", guide=DATABASE, remedy="restart-postgres")
 def test_postgres_ready(postgres_backend, verdict):
     conn = postgres_backend.get()
     try:
         row = conn.execute("SELECT 1").fetchone()
     except Exception as exc:
-        verdict.fail(expected="SELECT 1 to answer", seen=describe(exc))
+        verdict.fail(expected="SELECT 1 to answer", seen=short_reason(exc))
     verdict.expect(row == (1,), expected="(1,)", seen=repr(row))
 
 
-@check("service-health-answers")
-def test_service_health_answers(service, http, inventory, verdict):
-    sample = sample_http(http, service.url, inventory.thresholds.response_critical_ms / 1000)
+@check("service-health-answers", "Platform service (backend, frontend, Prometheus, Grafana) answers", tiers=EMERGENCY,
+       severity="critical", guide=EMERGENCY_RESTART, remedy="restart-container")
+def test_service_health_answers(service, service_samples, verdict):
+    sample = service_samples[service.name]
     verdict.evidence("health", sample.evidence())
+    verdict.measured("response_ms", sample.elapsed_ms)
     verdict.expect(sample.status == 200, expected=f"GET {service.url} -> HTTP 200",
                    seen=sample.error or f"HTTP {sample.status}")

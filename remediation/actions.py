@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from observation.docker_api import Docker, State
+
 from . import audit
 from .bundle import CONTENTS, default_dir, write_bundle
 from .context import Context
 from .diagnose import diagnose_engine, diagnose_startup
-from .dockerapi import Docker, State
-from .errors import RemediationError
+from .errors import FAILURES
 from .messagebus import check_messagebus
 from .ports import free_port
 from .targets import Target, resolve
@@ -76,7 +77,7 @@ def _apply(ctx: Context, helper: str, target: Target, act: Callable[[], None], d
         ctx.say(done)
         ready, outcome = wait_until_ready(ctx, ctx.docker(target.host), target.container)
     except BaseException as exc:  # Ctrl-C included: whatever was started is on record
-        _audit(ctx, helper, target, f"failed: {exc if isinstance(exc, RemediationError) else type(exc).__name__}",
+        _audit(ctx, helper, target, f"failed: {exc if isinstance(exc, FAILURES) else type(exc).__name__}",
                bundle)
         raise
     ctx.say(outcome)

@@ -1,7 +1,7 @@
 """The guide's pre-restart diagnostics, written to a folder before anything disruptive.
 
 Everything is collected at once on a thread pool (each container's inspect and
-last 50 log lines, every engine's /health with a 5 s timeout, the host's memory
+last 50 log lines, every engine's /health, the host's memory
 and disk) and every byte written goes through the Redactor. Container
 environments are never written: `Config.Env` is dropped from the inspect data.
 
@@ -18,20 +18,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from fixtures.redact import Redactor
-from fixtures.targets import engine_url
+from observation.docker_api import State
+from observation.engines import health_samples
+from observation.redact import Redactor
 
 from .context import OUT_DIR, Context
-from .dockerapi import State
-from .errors import RemediationError
-from .httpget import timed_get
+from .errors import FAILURES, RemediationError
 from .targets import Target, platform_containers
 
 LOG_LINES = 50
-HEALTH_TIMEOUT_S = 5
 CONTENTS = (f"container list with status, health and restart count (docker ps -a), docker inspect without the "
-            f"environment, the last {LOG_LINES} log lines of each, every engine's /health ({HEALTH_TIMEOUT_S} s "
-            "timeout, all at once), host memory and disk; secrets redacted")
+            f"environment, the last {LOG_LINES} log lines of each, every engine's /health (its critical "
+            "response time as timeout, all at once), host memory and disk; secrets redacted")
 
 
 def default_dir(helper: str, target: Target, now: datetime.datetime | None = None) -> Path:
@@ -50,12 +48,11 @@ def write_bundle(ctx: Context, helper: str, target: Target, directory: Path) -> 
     summaries = sorted((s for s in docker.containers() if "nautilus" in s["name"] or s["name"] in platform),
                        key=lambda s: s["name"])
     engines = ctx.inventory.engine_list()
-    tasks = len(summaries) * 2 + len(engines) + 1
+    tasks = len(summaries) * 2 + 2
     with ThreadPoolExecutor(max_workers=min(32, tasks)) as pool:
         inspects = {s["name"]: pool.submit(docker.inspect, s["name"]) for s in summaries}
         logs = {s["name"]: pool.submit(docker.logs, s["name"], tail=LOG_LINES) for s in summaries}
-        health = {e.name: pool.submit(timed_get, engine_url(ctx.inventory, e, e.health_path), HEALTH_TIMEOUT_S)
-                  for e in engines}
+        health = pool.submit(health_samples, ctx.inventory, engines)
         host = pool.submit(host_resources)
     problems: list[str] = []
     inspected = {name: _result(f, problems, f"inspect {name}") for name, f in inspects.items()}
@@ -64,7 +61,7 @@ def write_bundle(ctx: Context, helper: str, target: Target, directory: Path) -> 
         "docker-ps.txt": ps_table(summaries, inspected),
         "containers.json": [container_row(s, inspected.get(s["name"])) for s in summaries],
         "inspect.json": {name: without_environment(attrs) for name, attrs in inspected.items() if attrs},
-        "engine-health.json": {name: f.result() for name, f in health.items()},
+        "engine-health.json": {name: sample.evidence() for name, sample in health.result().items()},
         "host.json": host.result(),
     }
     for name, future in logs.items():
@@ -110,7 +107,7 @@ def _redact_keys(obj: Any, redactor: Redactor) -> Any:
 def _result(future: Future, problems: list[str], what: str) -> Any:
     try:
         return future.result()
-    except RemediationError as exc:
+    except FAILURES as exc:
         problems.append(f"{what}: {exc}")
         return None
 

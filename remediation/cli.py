@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
-from .errors import RemediationError, describe
+from .errors import FAILURES, RemediationError, describe
 from .registry import HELPERS
 
 USAGE = "python -m remediation {list | HELPER [TARGET]} [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]"
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
                              "(see `python -m remediation list`)")
         info = HELPERS[args.helper]
         # Imported here so that `list` and usage errors answer at once, without pydantic and the Docker SDK.
-        from fixtures.inventory import InventoryError, load_inventory
+        from observation.inventory import InventoryError, load_inventory
 
         from .actions import ACTIONS
         from .context import Context, default_audit_path
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
         if args.apply and info.read_only:
             print(f"remediation: {args.helper} is read-only; --apply changes nothing", file=stderr)
         return ACTIONS[args.helper](ctx, args.target, args.apply)
-    except (UsageError, RemediationError) as exc:
+    except (UsageError, *FAILURES) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)

@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from fixtures.inventory import DockerHost, Inventory
-from fixtures.redact import Redactor
+from observation.docker_api import Docker, connect
+from observation.inventory import DockerHost, Inventory
+from observation.redact import Redactor
 
-from .dockerapi import Docker, connect
 from .errors import RemediationError
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "reports" / "out"
@@ -60,7 +60,7 @@ class Context:
         """The Docker host named `host` (default: the first), connected once."""
         spec = self.inventory.host(host) if host else self.inventory.hosts[0]
         if spec.name not in self._docker:
-            self._docker[spec.name] = Docker.open(self.docker_factory, spec)
+            self._docker[spec.name] = Docker.open(spec, self.docker_factory)
         return self._docker[spec.name]
 
     def close(self) -> None:

@@ -11,13 +11,13 @@ import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from fixtures.jsonpath import MISSING, lookup
-from fixtures.targets import engine_url
+from observation.docker_api import State
+from observation.http import request
+from observation.jsonpath import MISSING, lookup
+from observation.targets import engine_url
 
 from .context import Context
-from .dockerapi import State
-from .errors import ContainerMissing, RemediationError
-from .httpget import timed_get
+from .errors import FAILURES, ContainerMissing
 from .targets import platform_containers, resolve
 
 LOG_LINES = 50
@@ -68,7 +68,7 @@ def dependency_state(ctx: Context, container: str) -> str:
         return State.of(ctx.docker(target.host).inspect(container)).line()
     except ContainerMissing:
         return "missing"
-    except RemediationError as exc:
+    except FAILURES as exc:
         return f"unknown ({exc})"
 
 
@@ -149,12 +149,13 @@ def diagnose_engine(ctx: Context, argument: str | None, apply: bool = False) -> 
     url = engine_url(ctx.inventory, engine, engine.health_path)
     state = State.of(docker.inspect(name))
     with ThreadPoolExecutor(max_workers=3) as pool:
-        health = pool.submit(timed_get, url)
+        health = pool.submit(request, None, url, connect_timeout_s=ctx.inventory.timeouts.connect_s,
+                             read_timeout_s=limits.response_critical_ms / 1000)
         stats = pool.submit(docker.stats, name) if state.status == "running" else None
         logs = pool.submit(docker.logs, name, since=int(time.time()) - 3600)
     ctx.say(f"diagnose-engine {engine.name} ({name} on Docker host {target.host!r}; read-only: changes nothing)")
     reply = health.result()
-    status, elapsed_ms, body, error = reply["status"], reply["elapsed_ms"], reply["body"], reply["error"]
+    status, elapsed_ms, body, error = reply.status, reply.elapsed_ms, reply.body, reply.error
     if error:
         ctx.say(f"health: GET {url} -> {error} after {elapsed_ms:.0f} ms")
     else:
@@ -174,7 +175,7 @@ def diagnose_engine(ctx: Context, argument: str | None, apply: bool = False) -> 
     else:
         try:
             ctx.say("stats: " + stats_line(stats.result(), limits.cpu_warning_pct, limits.memory_warning_pct))
-        except RemediationError as exc:
+        except FAILURES as exc:
             ctx.say(f"stats: not sampled ({exc})")
     lines = logs.result().splitlines()
     errors = [line for line in lines if ERROR_LINE.search(line)]

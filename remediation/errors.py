@@ -1,48 +1,12 @@
-"""The one error a helper raises, and one-line descriptions of library exceptions."""
+"""The error a helper raises, and the failures a helper reports in one line."""
 from __future__ import annotations
 
-import re
+from observation.errors import ContainerMissing, Unobservable, describe, short_reason  # noqa: F401 (re-exported)
 
 
 class RemediationError(Exception):
     """A helper cannot go on; the message is one line saying why and what to do."""
 
 
-class ContainerMissing(RemediationError):
-    """The container does not exist on its Docker host."""
-
-
-def describe(exc: BaseException) -> str:
-    """One line for an exception from any client library: its deepest cause, without a traceback.
-
-    >>> try:
-    ...     try:
-    ...         raise FileNotFoundError(2, "No such file or directory")
-    ...     except OSError as inner:
-    ...         raise RuntimeError("Error while fetching server API version") from inner
-    ... except RuntimeError as outer:
-    ...     describe(outer)
-    'Error while fetching server API version: [Errno 2] No such file or directory'
-    """
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    root = exc
-    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
-        root = root.__cause__ or root.__context__
-    if root is not exc:
-        cause = " ".join(str(root).split()) or type(root).__name__
-        if cause not in text:
-            text = f"{text}: {cause}"
-    return text[:300]
-
-
-def short_reason(exc: BaseException) -> str:
-    """The operating system's reason when one is buried in the message (`connection refused`), else `describe`.
-
-    >>> short_reason(ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"))
-    'no such file or directory'
-    >>> short_reason(ConnectionError("... [Errno 111] Connection refused'))"))
-    'connection refused'
-    """
-    text = describe(exc)
-    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.search(r"Error\(-?\d+, '([^']+)'\)", text)
-    return found.group(1).strip().lower() if found else text
+# What stops a helper: its own refusal, or the platform it cannot observe (Docker down, container missing).
+FAILURES = (RemediationError, Unobservable)

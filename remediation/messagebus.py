@@ -2,8 +2,8 @@
 
 An engine's own `messagebus_connected` is not trusted alone (engines were seen
 reporting it wrongly both ways), so Redis is asked too: PING, INFO, CLIENT LIST
-(a client named after the engine's container, or connections from its
-address) and the engine's heartbeat key.
+(the engine's connection, found by the same rule the checks use, and how long
+it has been idle) and the engine's heartbeat key.
 """
 from __future__ import annotations
 
@@ -14,26 +14,34 @@ from typing import Any
 
 import redis
 
-from fixtures.jsonpath import MISSING, lookup
-from fixtures.targets import engine_url
+from observation.docker_api import State, container_addresses
+from observation.errors import Unobservable
+from observation.http import request
+from observation.inventory import Engine
+from observation.jsonpath import MISSING, lookup
+from observation.redis_bus import (
+    bus_snapshot,
+    connect_redis,
+    engine_connections,
+    heartbeat_age,
+)
+from observation.targets import engine_url
 
 from .context import Context
-from .dockerapi import State
-from .errors import ContainerMissing, RemediationError, describe, short_reason
-from .httpget import timed_get
+from .errors import FAILURES, ContainerMissing, short_reason
 from .targets import platform_containers, resolve
-
-REDIS_TIMEOUT_S = 3
 
 
 def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) -> int:
     """The guide's MessageBus diagnosis, seen from Redis and from the engine, with its advice."""
     target = resolve(ctx.inventory, "check-messagebus", argument)
     engine, spec = target.engine, ctx.inventory.redis
-    client_name = engine.bus.client_name or engine.container
+    limits = engine.limits(ctx.inventory.thresholds)
     with ThreadPoolExecutor(max_workers=3) as pool:
-        bus = pool.submit(redis_view, ctx, engine.bus.heartbeat_key)
-        health = pool.submit(timed_get, engine_url(ctx.inventory, engine, engine.health_path))
+        bus = pool.submit(redis_view, ctx, engine)
+        health = pool.submit(request, None, engine_url(ctx.inventory, engine, engine.health_path),
+                             connect_timeout_s=ctx.inventory.timeouts.connect_s,
+                             read_timeout_s=limits.response_critical_ms / 1000)
         container = pool.submit(_inspect_or_reason, ctx, target.host, target.container)
     ctx.say(f"check-messagebus {engine.name}: Redis {spec.host}:{spec.port} (container {spec.container}), "
             f"engine container {target.container} (read-only: changes nothing)")
@@ -49,20 +57,24 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
     else:
         ctx.say(f"Redis PING: PONG in {view['ping_ms']:.1f} ms")
         ctx.say(f"connected_clients: {view['connected_clients']} (used_memory {view['used_memory']})")
-        named = [c for c in view["clients"] if c.get("name") == client_name]
-        from_container = [c for c in view["clients"] if c.get("addr", "").rsplit(":", 1)[0] in addresses]
-        ctx.say(f"client {client_name}: " + (f"present in CLIENT LIST (addr {named[0].get('addr')}, idle "
-                                                f"{named[0].get('idle')} s)" if named else
-                                                f"ABSENT from CLIENT LIST ({len(view['clients'])} clients)"))
-        ctx.say(f"connections from {target.container}'s address {', '.join(sorted(addresses))}: {len(from_container)}"
-                if addresses else f"connections from {target.container}'s address: not checked "
-                                  f"({attrs if isinstance(attrs, str) else 'the container has no address'})")
-        seen = bool(named or from_container)
+        # The same rule the checks use: by client name when the inventory names one, else by address.
+        found, wanted = engine_connections(engine, view["snapshot"].clients, addresses)
+        ctx.say(f"{wanted}: " + (", ".join(f"addr {c.get('addr')} idle {c.get('idle')} s" for c in found) if found
+                                 else f"ABSENT from CLIENT LIST ({len(view['snapshot'].clients)} clients)"))
+        if found and min(int(c.get("idle", 0)) for c in found) > limits.bus_idle_max_s:
+            ctx.say(f"idle: every such connection has sent nothing for over {limits.bus_idle_max_s:g} s: "
+                    "connected but silent, so effectively off the bus")
+        seen = bool(found)
         if engine.bus.heartbeat_key:
-            ctx.say(f"heartbeat {engine.bus.heartbeat_key}: "
-                    + heartbeat_age(view["heartbeat"], engine.limits(ctx.inventory.thresholds).heartbeat_max_age_s))
+            raw = view["snapshot"].heartbeats.get(engine.bus.heartbeat_key)
+            age = heartbeat_age(raw, view["snapshot"].taken_at)
+            ctx.say(f"heartbeat {engine.bus.heartbeat_key}: " + (
+                "ABSENT (expired: no heartbeat for a while)" if raw is None else
+                f"unreadable value {raw[:40]!r}" if age is None else
+                f"{age:.1f} s old (limit {limits.heartbeat_max_age_s:g} s)"
+                + (" - STALE" if age > limits.heartbeat_max_age_s else "")))
     reply = health.result()
-    body, error = reply["body"], reply["error"]
+    body, error = reply.body, reply.error
     flag = lookup(body, engine.health.messagebus) if isinstance(body, dict) else MISSING
     ctx.say(f"self-reported {engine.health.messagebus!r} in its /health: "
             + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
@@ -73,11 +85,12 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
     return 0
 
 
-def redis_view(ctx: Context, heartbeat_key: str | None) -> dict:
-    spec = ctx.inventory.redis
-    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=ctx.inventory.secrets.redis_password,
-                         socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S,
-                         decode_responses=True)
+def redis_view(ctx: Context, engine: Engine) -> dict:
+    """PING time, INFO clients and memory, and the bus snapshot the checks take; {"error": ...} when Redis fails."""
+    try:
+        client = connect_redis(ctx.inventory)
+    except Unobservable as exc:
+        return {"error": str(exc)}
     try:
         started = time.perf_counter()
         client.ping()
@@ -85,41 +98,14 @@ def redis_view(ctx: Context, heartbeat_key: str | None) -> dict:
         pipe = client.pipeline(transaction=False)
         pipe.info("clients")
         pipe.info("memory")
-        pipe.client_list()
-        if heartbeat_key:
-            pipe.get(heartbeat_key)
-        clients_info, memory_info, clients, *beat = pipe.execute()
-    except redis.AuthenticationError as exc:
-        return {"error": f"Redis refused the password ({describe(exc)}); "
-                         f"check {spec.password_env or 'redis.password_env'}"}
-    except redis.RedisError as exc:
+        clients_info, memory_info = pipe.execute()
+        snapshot = bus_snapshot(client, [engine])
+    except (redis.RedisError, Unobservable) as exc:
         return {"error": f"no answer ({short_reason(exc)})"}
     finally:
         client.close()
     return {"ping_ms": ping_ms, "connected_clients": clients_info.get("connected_clients"),
-            "used_memory": memory_info.get("used_memory_human"), "clients": clients,
-            "heartbeat": beat[0] if beat else None}
-
-
-def heartbeat_age(raw: str | None, max_age_s: float, now: float | None = None) -> str:
-    """
-    >>> heartbeat_age("100.0", 15, now=103.5)
-    '3.5 s old (limit 15 s)'
-    >>> heartbeat_age(None, 15)
-    'ABSENT (expired: no heartbeat for a while)'
-    """
-    if raw is None:
-        return "ABSENT (expired: no heartbeat for a while)"
-    try:
-        age = (now if now is not None else time.time()) - float(raw)
-    except ValueError:
-        return f"unreadable value {raw[:40]!r}"
-    return f"{age:.1f} s old (limit {max_age_s:g} s)" + (" - STALE" if age > max_age_s else "")
-
-
-def container_addresses(attrs: dict | None) -> set[str]:
-    networks = ((attrs or {}).get("NetworkSettings") or {}).get("Networks") or {}
-    return {n["IPAddress"] for n in networks.values() if n.get("IPAddress")}
+            "used_memory": memory_info.get("used_memory_human"), "snapshot": snapshot}
 
 
 def container_status(ctx: Context, name: str) -> tuple[str, str]:
@@ -128,7 +114,7 @@ def container_status(ctx: Context, name: str) -> tuple[str, str]:
         state = State.of(ctx.docker(platform_containers(ctx.inventory)[name].host).inspect(name))
     except ContainerMissing as exc:
         return "missing", str(exc)
-    except RemediationError as exc:
+    except FAILURES as exc:
         return "unknown", str(exc)
     return state.status, state.line()
 
@@ -137,7 +123,7 @@ def _inspect_or_reason(ctx: Context, host: str, name: str) -> dict | str:
     """Docker is only supporting evidence here: when it cannot answer, say so and go on."""
     try:
         return ctx.docker(host).inspect(name)
-    except RemediationError as exc:
+    except FAILURES as exc:
         return str(exc)
 
 

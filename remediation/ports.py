@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .context import Context
-from .errors import RemediationError
+from .errors import FAILURES
 from .targets import resolve
 
 LISTEN = "0A"
@@ -159,7 +159,7 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
         ctx.say(f"the inventory gives port {port} to {', '.join(owners)}")
     try:
         published = publishers(ctx, target.host, port)
-    except RemediationError as exc:
+    except FAILURES as exc:
         published = []
         ctx.say(f"containers: not checked ({exc})")
     for line in published:

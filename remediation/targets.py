@@ -3,7 +3,7 @@
 Only the platform's own containers can be targets, so a typo cannot restart
 something else on the host.
 
->>> from fixtures.inventory import load_inventory
+>>> from observation.inventory import load_inventory
 >>> inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
 >>> resolve(inv, "restart-engine", "risk").container, resolve(inv, "restart-container", "backend").container
 ('nautilus-risk-engine', 'nautilus-backend')
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fixtures import targets as inventory_targets
-from fixtures.inventory import Engine, Inventory
+from observation import targets as inventory_targets
+from observation.inventory import Engine, Inventory
 
 from .errors import RemediationError
 from .registry import HELPERS

@@ -11,14 +11,12 @@ import json
 import os
 import re
 import time
-from pathlib import Path
 
 import allure
 import pytest
 
-from fixtures.state import CHECK_RUN, is_check_run
+from fixtures.state import CHECK_RUN, OUT_DIR, is_check_run
 
-OUT_DIR = Path(__file__).resolve().parent / "out"
 RUN_PATHS = pytest.StashKey[dict]()
 ALLURE_SEVERITY = {"critical": allure.severity_level.CRITICAL, "warning": allure.severity_level.NORMAL,
                    "info": allure.severity_level.MINOR}
@@ -58,20 +56,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Allure labels come from the catalog markers, so they are there before a test starts."""
-    from checks.catalog import CATALOG
+    """Allure labels come from what the check's decorator attached, so they are there before a test starts."""
     for item in items:
         marker = item.get_closest_marker("check")
         if marker is None:
             continue
-        spec = CATALOG[marker.args[0]]
+        spec = marker.args[0]
         item.add_marker(allure.severity(ALLURE_SEVERITY[spec.severity]))
         item.add_marker(allure.label("check", spec.id))
-        item.add_marker(allure.label("area", Path(str(item.fspath)).stem.removeprefix("test_")))
+        item.add_marker(allure.label("area", spec.area))
         for tier in spec.tiers:
             item.add_marker(allure.label("tier", tier))
-        item.add_marker(allure.label("guide_section", spec.guide_section))
-        engine = getattr(getattr(item, "callspec", None), "params", {}).get("engine")
+        item.add_marker(allure.label("guide_section", spec.guide))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        engine = params.get("engine")
         if engine is not None:
             item.add_marker(allure.label("engine", engine.name))
 

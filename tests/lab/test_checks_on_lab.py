@@ -24,7 +24,7 @@ def engine_down(engine: str, port: int) -> set[str]:
         f"test_engine_health_answers[{engine}-engine]",
         f"test_engine_status_healthy[{engine}-engine]",
         f"test_engine_messagebus_flag[{engine}-engine]",
-        f"test_engine_messagebus_seen_by_redis[{engine}-engine]",
+        f"test_engine_bus_connection[{engine}-engine]",
         f"test_port_open[port-{port}]",
     }
 
@@ -64,10 +64,11 @@ def test_stopped_redis(tmp_path, fault, heal):
     expected = {"test_container_running[nautilus-redis]", "test_container_healthy[nautilus-redis]",
                 "test_port_open[port-6379]", "test_redis_ping"}
     expected |= {f"test_engine_messagebus_flag[{e}-engine]" for e in ENGINES}
-    expected |= {f"test_engine_messagebus_seen_by_redis[{e}-engine]" for e in ENGINES}
+    expected |= {f"test_engine_bus_connection[{e}-engine]" for e in ENGINES}
+    expected |= {f"test_engine_heartbeat_fresh[{e}-engine]" for e in ENGINES}
     assert_failed_exactly(run, expected)
     assert "python -m remediation restart-redis" in run.messages["test_redis_ping"]
-    assert "cannot observe: redis" in run.messages["test_engine_messagebus_seen_by_redis[risk-engine]"]
+    assert "cannot observe: redis" in run.messages["test_engine_bus_connection[risk-engine]"]
     heal()
     time.sleep(5)  # engines reconnect and beat again
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", *INVENTORY), set())
@@ -99,7 +100,7 @@ def test_bus_lie_is_caught_from_redis(tmp_path, fault, heal):
     fault("bus-lie", "features")
     time.sleep(1)
     run = run_checks(tmp_path, "-m", "emergency", "-k", "features", *INVENTORY)
-    assert_failed_exactly(run, {"test_engine_messagebus_seen_by_redis[features-engine]"})
+    assert_failed_exactly(run, {"test_engine_bus_connection[features-engine]"})
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "features", *INVENTORY), set())
 
@@ -144,9 +145,9 @@ def test_bus_seen_by_address_when_the_engine_names_no_client(tmp_path, fault, he
     fault("bus-down", "features")
     run = run_checks(tmp_path, *args)
     assert_failed_exactly(run, {"test_engine_messagebus_flag[features-engine]",
-                                "test_engine_messagebus_seen_by_redis[features-engine]"})
+                                "test_engine_bus_connection[features-engine]"})
     assert "a Redis connection from nautilus-features-engine (172." in \
-        run.messages["test_engine_messagebus_seen_by_redis[features-engine]"]
+        run.messages["test_engine_bus_connection[features-engine]"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, *args), set())
 
@@ -191,8 +192,8 @@ def test_stopped_engine_in_the_daily_tier(tmp_path, fault, heal):
     fault("stop", "strategy")
     run = run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY)
     assert_failed_exactly(run, engine_down("strategy", 8700) | {
-        "test_engine_health_latency[strategy-engine]", "test_engine_uptime_reported[strategy-engine]",
-        "test_engine_fields_present[strategy-engine]"})
+        "test_engine_health_latency[strategy-engine]", "test_engine_uptime[strategy-engine]",
+        "test_engine_bus_idle[strategy-engine]"})
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY), set())
 

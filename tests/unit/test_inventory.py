@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.inventory import (BusEvidence, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
+from observation.inventory import (BusEvidence, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
                                 MetricsSpec, Secrets, Thresholds, load_inventory, resolve_secret)
-from fixtures.redact import redact
+from observation.redact import redact
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "inventory.yaml"
@@ -90,7 +90,7 @@ def test_defaults_services_and_infrastructure():
     inv = load_inventory(None, environ=ENV)
     assert {name: (s.port, s.container) for name, s in inv.services.items()} == GUIDE_SERVICES
     assert inv.services["backend"].health_path == "/health"
-    assert inv.services["frontend"].health_path is None
+    assert inv.services["frontend"].health_path == "/"
     assert inv.hosts == [DockerHost(name="local", url="unix:///var/run/docker.sock", address="127.0.0.1",
                                     tls_verify=False, cert_path=None)]
     assert (inv.redis.host, inv.redis.port, inv.redis.db, inv.redis.password_env, inv.redis.container) == \

@@ -1,7 +1,7 @@
 """Dotted paths into health answers: the guide's flat fields and the real engines' nested ones."""
 import pytest
 
-from fixtures.jsonpath import MISSING, lookup
+from observation.jsonpath import MISSING, lookup
 
 PORTFOLIO = {"status": "healthy", "metrics": {"uptime_seconds": 12.5, "requests_processed": 0},
              "integrations": {"messagebus_connected": False, "database_connected": True},

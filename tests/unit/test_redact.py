@@ -3,7 +3,7 @@ from collections import namedtuple
 
 import pytest
 
-from fixtures.redact import MASK, Redactor, redact, redact_text
+from observation.redact import MASK, Redactor, redact, redact_text
 
 
 def test_mask_is_three_stars():

@@ -1,7 +1,7 @@
-"""The few Docker Engine API calls the helpers make: each bounded by a timeout, each failing in one line.
+"""The Docker Engine API calls the suite makes, per inventory host: each bounded by a timeout, each failing in one line.
 
-The helpers talk to a `docker.APIClient` (the SDK's low-level client) through
-`Docker`; tests pass any object with the same methods instead.
+Checks (through their fixtures) and remediation helpers both talk to Docker
+through `Docker`; tests pass any object with the low-level client's methods.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any, Callable
 import docker
 import requests
 
-from fixtures.inventory import DockerHost
-
-from .errors import ContainerMissing, RemediationError, describe, short_reason
+from .concurrent import in_parallel
+from .errors import ContainerMissing, Unobservable, describe, short_reason
+from .inventory import DockerHost, Inventory
+from .lazy import Lazy
 
 API_TIMEOUT_S = 10  # every Docker API call; a restart adds its own stop timeout to this
 
@@ -29,20 +30,24 @@ def connect(host: DockerHost) -> docker.APIClient:
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError)
 
 
+def daemon_down(host: DockerHost, exc: BaseException) -> str:
+    return (f"no Docker daemon answers at {host.url} ({short_reason(exc)}); start it "
+            "(`sudo systemctl start docker`) or fix hosts[].url in the inventory")
+
+
 class Docker:
-    """One Docker host, with the library's exceptions turned into one-line RemediationErrors."""
+    """One Docker host, with the library's exceptions turned into one-line `Unobservable`s."""
 
     def __init__(self, api: Any, host: DockerHost):
         self.api, self.host = api, host
 
     @classmethod
-    def open(cls, factory: Callable[[DockerHost], Any], host: DockerHost) -> "Docker":
+    def open(cls, host: DockerHost, factory: Callable[[DockerHost], Any] = connect) -> "Docker":
         try:
             api = factory(host)
             api.ping()
         except _FAILURES as exc:
-            raise RemediationError(f"no Docker daemon answers at {host.url} ({short_reason(exc)}); start it "
-                                   "(`sudo systemctl start docker`) or fix hosts[].url in the inventory") from None
+            raise Unobservable(daemon_down(host, exc)) from None
         return cls(api, host)
 
     def _call(self, what: str, container: str | None, fn: Callable, *args, **kwargs):
@@ -51,7 +56,7 @@ class Docker:
         except docker.errors.NotFound:
             raise ContainerMissing(f"container {container} does not exist on Docker host {self.host.name!r}") from None
         except _FAILURES as exc:
-            raise RemediationError(f"Docker host {self.host.name!r} failed to {what} ({describe(exc)})") from None
+            raise Unobservable(f"Docker host {self.host.name!r} failed to {what} ({describe(exc)})") from None
 
     def containers(self) -> list[dict]:
         """`docker ps -a`: one summary per container, with `name` added."""
@@ -70,8 +75,17 @@ class Docker:
         """One `docker stats --no-stream` sample (the daemon takes two readings about a second apart)."""
         return self._call(f"sample the stats of {name}", name, self.api.stats, name, stream=False)
 
+    def info(self) -> dict:
+        return self._call("answer docker info", None, self.api.info)
+
+    def disk_usage(self) -> dict:
+        return self._call("answer docker system df", None, self.api.df)
+
     def start(self, name: str) -> None:
         self._call(f"start {name}", name, self.api.start, name)
+
+    def unpause(self, name: str) -> None:
+        self._call(f"unpause {name}", name, self.api.unpause, name)
 
     def restart(self, name: str, timeout: int = 10) -> None:
         self._call(f"restart {name}", name, self.api.restart, name, timeout=timeout)
@@ -80,6 +94,25 @@ class Docker:
         close = getattr(self.api, "close", None)
         if close:
             close()
+
+
+class DockerHosts:
+    """A Docker connection per inventory host, each opened on first use; a dead daemon is remembered."""
+
+    def __init__(self, inventory: Inventory, factory: Callable[[DockerHost], Any] = connect):
+        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory), Docker.close)
+                      for h in inventory.hosts}
+
+    def get(self, host: str) -> Docker:
+        """The host's Docker, or Unobservable with the reason."""
+        return self._lazy[host].get()
+
+    def try_get(self, host: str) -> tuple[Docker | None, str | None]:
+        return self._lazy[host].try_get()
+
+    def close(self) -> None:
+        for lazy in self._lazy.values():
+            lazy.close()
 
 
 @dataclass(frozen=True)
@@ -117,3 +150,49 @@ class State:
         if self.status in ("exited", "dead", "restarting") and self.exit_code is not None:
             text += f", last exit code {self.exit_code}"
         return text + (", OOM-killed" if self.oom_killed else "")
+
+
+def container_addresses(attrs: dict | None) -> set[str]:
+    """The container's IP addresses on its networks.
+
+    >>> sorted(container_addresses({"NetworkSettings": {"Networks": {"n": {"IPAddress": "172.18.0.5"}}}}))
+    ['172.18.0.5']
+    """
+    networks = ((attrs or {}).get("NetworkSettings") or {}).get("Networks") or {}
+    return {n["IPAddress"] for n in networks.values() if n.get("IPAddress")}
+
+
+class ContainerSnapshot:
+    """`docker inspect` of every container on every host, listed once, inspected concurrently."""
+
+    def __init__(self, by_host: dict[str, dict[str, dict]], errors: dict[str, str]):
+        self._by_host, self._errors = by_host, errors
+
+    @classmethod
+    def take(cls, hosts: DockerHosts, inventory: Inventory) -> "ContainerSnapshot":
+        by_host, errors = {}, {}
+        for host in inventory.hosts:
+            client, error = hosts.try_get(host.name)
+            if error:
+                errors[host.name] = error
+                continue
+            try:
+                summaries = client.containers()
+                inspected = in_parallel(lambda s: _inspect_or_none(client, s["Id"]), summaries)
+                by_host[host.name] = {a["Name"].lstrip("/"): a for a in inspected if a}
+            except Unobservable as exc:
+                errors[host.name] = f"docker://{host.name}: {exc}"
+        return cls(by_host, errors)
+
+    def get(self, name: str, host: str) -> dict | None:
+        """The container's inspect data; None when it does not exist; Unobservable when Docker cannot say."""
+        if host in self._errors:
+            raise Unobservable(self._errors[host])
+        return self._by_host[host].get(name)
+
+
+def _inspect_or_none(client: Docker, container_id: str) -> dict | None:
+    try:
+        return client.inspect(container_id)
+    except ContainerMissing:  # removed between the listing and the inspect
+        return None

@@ -1,0 +1,73 @@
+"""One way to say "cannot observe: reason", and one-line descriptions of library exceptions."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+class Unobservable(Exception):
+    """The target cannot be looked at; the message is one line saying why and what to do."""
+
+
+class ContainerMissing(Unobservable):
+    """The container does not exist on its Docker host (an observation in itself, not an outage of Docker)."""
+
+
+@dataclass(frozen=True)
+class Unobserved:
+    """A sample's value when it could not be taken: falsy, and it carries the reason.
+
+    >>> bool(Unobserved("redis: connection refused")), Unobserved("x").reason
+    (False, 'x')
+    """
+
+    reason: str
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def describe(exc: BaseException) -> str:
+    """One line for an exception from any client library: its deepest cause, without a traceback.
+
+    >>> try:
+    ...     try:
+    ...         raise FileNotFoundError(2, "No such file or directory")
+    ...     except OSError as inner:
+    ...         raise RuntimeError("Error while fetching server API version") from inner
+    ... except RuntimeError as outer:
+    ...     describe(outer)
+    'Error while fetching server API version: [Errno 2] No such file or directory'
+    >>> describe(ConnectionRefusedError(111, "Connection refused"))
+    '[Errno 111] Connection refused'
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    root = exc
+    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
+        root = root.__cause__ or root.__context__
+    if root is not exc:
+        cause = " ".join(str(root).split()) or type(root).__name__
+        if cause not in text:
+            text = f"{text}: {cause}"
+    return text[:300]
+
+
+def short_reason(exc: BaseException) -> str:
+    """The operating system's reason when one is buried in the message (`connection refused`), else `describe`.
+
+    >>> short_reason(ConnectionError("('Connection aborted.', FileNotFoundError(2, 'No such file or directory'))"))
+    'no such file or directory'
+    >>> short_reason(ConnectionError("... [Errno 111] Connection refused'))"))
+    'connection refused'
+    >>> short_reason(TimeoutError("timed out"))
+    'timed out'
+    """
+    text = describe(exc)
+    found = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text) or re.search(r"Error\(-?\d+, '([^']+)'\)", text)
+    if found:
+        return found.group(1).strip().lower()
+    for known in ("Connection refused", "Name or service not known", "No route to host", "timed out",
+                  "Temporary failure in name resolution"):
+        if known.lower() in text.lower():
+            return known.lower()
+    return text

@@ -1,0 +1,40 @@
+"""PostgreSQL: a connection with timeouts, and libpq's long errors cut to one line."""
+from __future__ import annotations
+
+import psycopg
+
+from .errors import Unobservable
+from .inventory import Inventory
+
+APPLICATION_NAME = "nautilus-health"  # so the suite's own session is recognisable (and left out) in pg_stat_activity
+
+
+def connect_postgres(inventory: Inventory) -> psycopg.Connection:
+    spec, timeouts = inventory.postgres, inventory.timeouts
+    try:
+        return psycopg.connect(host=spec.host, port=spec.port, dbname=spec.dbname, user=spec.user,
+                               password=inventory.secrets.postgres_password,
+                               connect_timeout=max(1, round(timeouts.connect_s)), autocommit=True,
+                               application_name=APPLICATION_NAME,
+                               options=f"-c statement_timeout={int(timeouts.read_s * 1000)}")
+    except psycopg.OperationalError as exc:
+        detail = " ".join(str(exc).split())
+        if "password authentication failed" in detail:
+            raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} refused user {spec.user!r}: password "
+                               f"authentication failed; check {spec.password_env}") from None
+        raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} unreachable ({pg_reason(detail)}); "
+                           f"is {spec.container} running?") from None
+
+
+def pg_reason(detail: str) -> str:
+    """libpq's long message cut to its cause.
+
+    >>> pg_reason('connection to server at "127.0.0.1", port 5432 failed: Connection refused Is the server running')
+    'connection refused'
+    """
+    for known in ("Connection refused", "timeout expired", "could not translate host name",
+                  "No route to host", "does not exist", "the database system is starting up",
+                  "too many clients already", "remaining connection slots are reserved"):
+        if known in detail:
+            return known.lower()
+    return detail[:200]

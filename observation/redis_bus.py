@@ -1,0 +1,91 @@
+"""Redis, and the message bus as Redis sees it.
+
+An engine's own `messagebus_connected` is not trusted alone (engines were
+seen reporting it wrongly both ways), so the bus is verified from outside:
+the engine's connection in CLIENT LIST, how long that connection has been
+idle, and its heartbeat key. `engine_connections` is the one rule for
+"this connection is that engine's", used by checks and helpers alike.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import redis
+
+from .errors import Unobservable, short_reason
+from .inventory import Engine, Inventory
+
+
+def connect_redis(inventory: Inventory) -> redis.Redis:
+    """A client that has answered PING, or Unobservable saying why (refused, wrong password, ...)."""
+    spec, timeouts = inventory.redis, inventory.timeouts
+    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=inventory.secrets.redis_password,
+                         socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.read_s,
+                         decode_responses=True)
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        client.close()
+        raise Unobservable(f"Redis at {spec.host}:{spec.port} refused the suite's password; check "
+                           f"{spec.password_env or 'redis.password_env in the inventory'}") from None
+    except redis.RedisError as exc:
+        client.close()
+        raise Unobservable(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
+                           f"is {spec.container} running?") from None
+    return client
+
+
+@dataclass
+class BusSnapshot:
+    clients: list[dict] = field(default_factory=list)
+    heartbeats: dict[str, str | None] = field(default_factory=dict)
+    taken_at: float = 0.0
+
+
+def bus_snapshot(client: redis.Redis, engines: list[Engine]) -> BusSnapshot:
+    """CLIENT LIST and every engine's heartbeat key, in one round trip."""
+    keys = [e.bus.heartbeat_key for e in engines if e.bus.heartbeat_key]
+    pipe = client.pipeline(transaction=False)
+    pipe.client_list()
+    if keys:
+        pipe.mget(keys)
+    try:
+        replies = pipe.execute()
+    except redis.RedisError as exc:
+        raise Unobservable(f"redis: CLIENT LIST failed ({short_reason(exc)})") from None
+    return BusSnapshot(clients=replies[0], heartbeats=dict(zip(keys, replies[1] if keys else [])),
+                       taken_at=time.time())
+
+
+def engine_connections(engine: Engine, clients: list[dict], addresses: set[str]) -> tuple[list[dict], str]:
+    """The engine's connections in CLIENT LIST, and how they were recognised.
+
+    By the client name when the inventory names one (the stronger evidence),
+    else by the engine container's address (real engines name no client).
+
+    >>> from observation.inventory import Engine
+    >>> clients = [{"name": "nautilus-risk-engine", "addr": "172.18.0.5:4000", "idle": "1"}]
+    >>> engine_connections(Engine(name="risk", port=8200, bus={"client_name": "nautilus-risk-engine"}), clients, set())[1]
+    'a Redis client named nautilus-risk-engine'
+    >>> len(engine_connections(Engine(name="ml", port=8400), clients, {"172.18.0.9"})[0])
+    0
+    """
+    if engine.bus.client_name:
+        return ([c for c in clients if c.get("name") == engine.bus.client_name],
+                f"a Redis client named {engine.bus.client_name}")
+    shown = ", ".join(sorted(addresses)) or "no address known"
+    return ([c for c in clients if c.get("addr", "").rsplit(":", 1)[0] in addresses],
+            f"a Redis connection from {engine.container} ({shown})")
+
+
+def heartbeat_age(raw: str | None, now: float) -> float | None:
+    """Seconds since the heartbeat the key holds (a unix time); None when absent or unreadable.
+
+    >>> heartbeat_age("100.0", now=103.5), heartbeat_age(None, now=1.0), heartbeat_age("x", now=1.0)
+    (3.5, None, None)
+    """
+    try:
+        return now - float(raw) if raw is not None else None
+    except ValueError:
+        return None
