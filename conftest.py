@@ -3,5 +3,10 @@ pytest_plugins = [
     "fixtures.plugin",
     "fixtures.clients",
     "fixtures.samplers",
+    "fixtures.resource_samples",
+    "fixtures.host_samples",
+    "fixtures.engine_samples",
+    "fixtures.database_samples",
+    "fixtures.log_samples",
     "reports.plugin",
 ]
