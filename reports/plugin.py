@@ -17,6 +17,8 @@ import pytest
 
 from fixtures.state import CHECK_RUN, OUT_DIR, is_check_run
 
+from .escalation import Failure, level_for
+
 RUN_PATHS = pytest.StashKey[dict]()
 ALLURE_SEVERITY = {"critical": allure.severity_level.CRITICAL, "warning": allure.severity_level.NORMAL,
                    "info": allure.severity_level.MINOR}
@@ -134,6 +136,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         terminalreporter.section("remediation for the failed checks")
         for command, check_ids in sorted(commands.items()):
             terminalreporter.write_line(f"{command}    # {', '.join(sorted(set(check_ids)))}")
+    failures = [Failure(props["check_id"], props.get("area", ""), props.get("severity", ""), props.get("engine"))
+                for props in (dict(r.user_properties) for r in failed) if "check_id" in props]
+    escalation = level_for(failures)
+    if escalation:
+        terminalreporter.section("escalation (the guide's levels)")
+        terminalreporter.write_line(escalation.line())
     paths = config.stash.get(RUN_PATHS, None)
     if paths:
         terminalreporter.write_line(f"HTML report: {paths['html']}")
