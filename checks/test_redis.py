@@ -1,0 +1,114 @@
+"""Redis statistics: memory against maxmemory, evictions, refused clients, latency, persistence, command errors.
+
+All are judged from one sample (`redis_sample`): INFO in one pipeline and a
+few PINGs. Counters (evicted_keys, rejected_connections, commandstats) count
+since Redis started or since CONFIG RESETSTAT; messages give that window.
+"""
+from __future__ import annotations
+
+from fixtures.spec import DAILY, WEEKLY, check
+from observation.redis_stats import (
+    RedisStats,
+    error_pct,
+    memory_pct,
+    persistence_problems,
+)
+
+from .guide import APP_TUNING, BOTTLENECKS, DAILY_MAINTENANCE, FULL_HEALTH
+
+
+def stats(redis_sample, verdict) -> RedisStats:
+    __tracebackhide__ = True
+    return verdict.observed(redis_sample)
+
+
+def window(info: dict) -> str:
+    """The window a counter covers.
+
+    >>> window({"uptime_in_seconds": 7200})
+    'in the last 2.0 h (since start or CONFIG RESETSTAT)'
+    """
+    return f"in the last {info.get('uptime_in_seconds', 0) / 3600:.1f} h (since start or CONFIG RESETSTAT)"
+
+
+@check("redis-memory", "Redis memory stays below the warning share of maxmemory", tiers=DAILY, severity="warning",
+       guide=BOTTLENECKS)
+def test_redis_memory(redis_sample, inventory, verdict):
+    info = stats(redis_sample, verdict).info
+    limits = inventory.thresholds
+    verdict.evidence("memory", {k: info.get(k) for k in ("used_memory_human", "maxmemory_human", "maxmemory_policy",
+                                                          "used_memory_peak_human", "mem_fragmentation_ratio")})
+    pct = memory_pct(info)
+    verdict.expect(pct is not None, expected="a maxmemory limit (the guide judges memory against it)",
+                   seen=f"no maxmemory set, {info.get('used_memory_human')} used and free to grow until the "
+                        f"container is OOM-killed (fix: CONFIG SET maxmemory, and set it in redis.conf)")
+    verdict.measured("memory_pct", pct)
+    level = "CRITICAL" if pct > limits.redis_memory_critical_pct else "WARNING"
+    verdict.expect(pct <= limits.redis_memory_warning_pct,
+                   expected=f"used_memory at most {limits.redis_memory_warning_pct:g} % of maxmemory",
+                   seen=f"{pct:g} % ({info.get('used_memory_human')} of {info.get('maxmemory_human')}, {level}; "
+                        f"policy {info.get('maxmemory_policy')}; fix: find the big keys with redis-cli --bigkeys, "
+                        f"expire them, or raise maxmemory)")
+
+
+@check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="warning", guide=APP_TUNING)
+def test_redis_evictions(redis_sample, verdict):
+    info = stats(redis_sample, verdict).info
+    evicted = info.get("evicted_keys", 0)
+    verdict.measured("evicted_keys", evicted)
+    verdict.expect(evicted == 0, expected="no evicted key",
+                   seen=f"{evicted} keys evicted {window(info)} under policy {info.get('maxmemory_policy')} "
+                        f"(data was dropped for memory; fix: raise maxmemory or cut what is stored)")
+
+
+@check("redis-rejected-connections", "Redis refused no client connection", tiers=DAILY, severity="critical",
+       guide=FULL_HEALTH)
+def test_redis_rejected_connections(redis_sample, verdict):
+    info = stats(redis_sample, verdict).info
+    rejected = info.get("rejected_connections", 0)
+    verdict.measured("rejected_connections", rejected)
+    verdict.evidence("clients", {k: info.get(k) for k in ("connected_clients", "maxclients", "blocked_clients")})
+    verdict.expect(rejected == 0, expected="no rejected connection",
+                   seen=f"{rejected} rejected {window(info)}, now {info.get('connected_clients')} of maxclients "
+                        f"{info.get('maxclients')} (fix: find the client leaking connections, raise maxclients)")
+
+
+@check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="warning", guide=BOTTLENECKS)
+def test_redis_latency(redis_sample, inventory, verdict):
+    sample = stats(redis_sample, verdict)
+    limit = inventory.thresholds.redis_latency_ms
+    verdict.measured("ping_ms", sample.median_ping_ms)
+    verdict.evidence("ping_ms", [round(ms, 2) for ms in sample.ping_ms])
+    verdict.expect(sample.median_ping_ms <= limit, expected=f"a median PING round trip within {limit:g} ms",
+                   seen=f"{sample.median_ping_ms:g} ms over {len(sample.ping_ms)} PINGs (fix: look for slow "
+                        f"commands with SLOWLOG GET, a big KEYS or Lua script, swapping or a fork)")
+
+
+@check("redis-persistence", "Redis persistence is configured and its last writes succeeded", tiers=DAILY,
+       severity="warning", guide=DAILY_MAINTENANCE)
+def test_redis_persistence(redis_sample, inventory, verdict):
+    sample = stats(redis_sample, verdict)
+    info = sample.info
+    verdict.evidence("persistence", {"save": sample.save_schedule, **{k: info.get(k) for k in (
+        "aof_enabled", "aof_last_write_status", "aof_last_bgrewrite_status", "rdb_last_bgsave_status",
+        "rdb_last_save_time", "rdb_changes_since_last_save")}})
+    problems = persistence_problems(info, sample.save_schedule, inventory.thresholds.redis_last_save_max_age_h * 3600)
+    verdict.expect(not problems, expected="AOF and/or RDB snapshots configured and their last writes ok",
+                   seen="; ".join(problems) + " (fix: see the Redis log; check the data volume's space and "
+                                              "permissions, then BGREWRITEAOF / BGSAVE)")
+
+
+@check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="warning", guide=BOTTLENECKS)
+def test_redis_commandstats(redis_sample, inventory, verdict):
+    sample = stats(redis_sample, verdict)
+    limit = inventory.thresholds.redis_command_errors_max_pct
+    top = sorted(sample.commandstats.items(), key=lambda kv: -kv[1]["calls"])[:10]
+    verdict.evidence("top_commands", {name: {k: s.get(k) for k in ("calls", "usec_per_call", "failed_calls",
+                                                                    "rejected_calls")} for name, s in top})
+    failing = sorted(((name, s) for name, s in sample.commandstats.items() if error_pct(s) > limit),
+                     key=lambda kv: -error_pct(kv[1]))
+    verdict.expect(not failing, expected=f"at most {limit:g} % failed or rejected calls per command",
+                   seen="; ".join(f"{name}: {error_pct(s):g} % ({s['failed_calls']} failed, {s['rejected_calls']} "
+                                  f"rejected of {s['calls'] + s['rejected_calls']})" for name, s in failing[:5])
+                        + f" {window(sample.info)} (fix: find the client sending them: the engines' logs, "
+                          "CLIENT LIST, MONITOR briefly)")
