@@ -7,13 +7,14 @@ changes anything.
 from __future__ import annotations
 
 import json
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from observation.docker_api import State
 from observation.http import request
 from observation.jsonpath import MISSING, lookup
+from observation.known_errors import by_id, startup_errors
+from observation.logs import ERRORS, SLOW
 from observation.targets import engine_url
 
 from .context import Context
@@ -22,14 +23,9 @@ from .targets import platform_containers, resolve
 
 LOG_LINES = 50
 
-# The guide's Knowledge Base: "Factor Engine Container Import Error (August 2025)".
-KNOWN_STARTUP_ERRORS = (
-    ("ImportError: cannot import name 'MessagePriority'", "the guide's factor-engine import error"),
-    ("MessageBusConfig.__init__() got an unexpected keyword argument 'client_id'",
-     "the guide's factor-engine MessageBusConfig error"),
-)
-ERROR_LINE = re.compile(r"error|exception|failed", re.I)
-SLOW_LINE = re.compile(r"slow|timeout|timed out|blocking", re.I)
+# The guide's greps, shared with the log checks (observation/logs.py).
+ERROR_LINE = ERRORS
+SLOW_LINE = SLOW
 
 
 # -- diagnose-startup -----------------------------------------------------------
@@ -113,9 +109,10 @@ def startup_advice(logs: str, state: State, service: str, name: str, dependencie
     fix (the guide's; advice only, nothing was done): rebuild the image without cache, then start it: docker compose build --no-cache factor-engine && docker compose up -d factor-engine
     """
     advice = []
-    known = [(text, what) for text, what in KNOWN_STARTUP_ERRORS if text in logs]
-    for text, what in known:
-        advice.append(f'known cause: {what} ("{text}" in the logs)')
+    # The guide's Knowledge Base, one list with the check log-known-errors (observation/known_errors.yaml).
+    known = [entry for entry in startup_errors() if entry.in_text(logs)]
+    for entry in known:
+        advice.append(f'known cause: the guide\'s {entry.summary or entry.id} ("{entry.error}" in the logs)')
     if known:
         advice.append("fix (the guide's; advice only, nothing was done): rebuild the image without cache, then start "
                       f"it: docker compose build --no-cache {service} && docker compose up -d {service}")
@@ -126,7 +123,8 @@ def startup_advice(logs: str, state: State, service: str, name: str, dependencie
                       "file, or find the leak (python -m remediation diagnose-engine <engine>)")
     if state.exit_code == 125:
         advice.append("advice: exit code 125 is a Docker daemon error: check `docker version` and the daemon's log")
-    if re.search(r"address already in use|port is already allocated", logs + state.error, re.I):
+    port_in_use = by_id()["port-in-use"]
+    if port_in_use.in_text(logs) or port_in_use.in_line(state.error):
         advice.append(f"advice: a port of {name} is taken: python -m remediation free-port <port> says who holds it")
     for dependency, seen in dependencies.items():
         if not seen.startswith("running"):

@@ -1,0 +1,117 @@
+"""Every platform container's logs, judged with the guide's greps and its Knowledge Base of known errors.
+
+The logs are read once per run for all containers (fixtures/log_samples.py);
+each check judges one count or one kind of line for one container.
+"""
+from __future__ import annotations
+
+from fixtures.spec import DAILY, WEEKLY, check
+from observation import known_errors
+from observation.errors import Unobserved
+from observation.logs import LogScan
+from remediation.registry import HELPERS
+
+from .guide import ENGINE_ERRORS, FULL_HEALTH, SLOW, WEEKLY_MAINTENANCE
+
+
+def scan_of(container, scans, verdict) -> LogScan:
+    """The container's scan; cannot observe (one line why) when Docker could not give its logs."""
+    __tracebackhide__ = True
+    return verdict.observed(scans[container.host, container.name])
+
+
+def limits(container, inventory):
+    """The thresholds of the container's engine (per-engine overrides), else the inventory's."""
+    engine = inventory.engines.get(container.engine) if container.engine else None
+    return engine.limits(inventory.thresholds) if engine else inventory.thresholds
+
+
+def judge_count(scan: LogScan, pattern: str, limit: int, verdict, *, what: str, grep: str, fix: str) -> None:
+    """At most `limit` lines matching `pattern` in the window; the latest ones as evidence."""
+    __tracebackhide__ = True
+    count = scan.count(pattern)
+    verdict.measured(f"{pattern}_lines", count)
+    verdict.evidence(f"latest_{pattern}_lines", list(scan.latest(pattern)))
+    latest = scan.latest(pattern)[-1] if scan.latest(pattern) else ""
+    verdict.expect(count <= limit, expected=f"at most {limit} {what} in the last {scan.window.label} ({grep})",
+                   seen=f"{scan.seen(pattern)}; latest: {latest!r}; fix: {fix}")
+    if scan.truncated:
+        # Under the limit in the newest lines only: the older part of the window was not read.
+        verdict.observed(Unobserved(
+            f"the container logged more than {scan.window.max_lines} lines in the last {scan.window.label}; "
+            f"the newest {scan.window.max_lines} hold {count} {what} (limit {limit}); read the rest with docker logs"))
+
+
+def helper_command(helper: str | None, container, inventory, inventory_path: str | None) -> str | None:
+    """The remediation command for a known error's helper, aimed at this container; None when it does not apply."""
+    if not helper or helper not in HELPERS:
+        return None
+    kind = HELPERS[helper].target
+    if kind == "container":
+        arg = container.name
+    elif kind == "engine":
+        arg = container.engine
+    elif kind == "port":
+        owner = inventory.engines.get(container.engine) if container.engine else next(
+            (s for s in inventory.services.values() if s.container == container.name), None)
+        arg = str(owner.port) if owner else None
+    else:
+        arg = ""
+    if arg is None:
+        return None
+    return (f"python -m remediation {helper}" + (f" {arg}" if arg else "")
+            + (f" --inventory={inventory_path}" if inventory_path else ""))
+
+
+@check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="warning",
+       guide=FULL_HEALTH)
+def test_log_error_rate(container, log_scans, inventory, verdict):
+    scan = scan_of(container, log_scans, verdict)
+    engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
+    judge_count(scan, "errors", limits(container, inventory).log_errors_per_hour, verdict,
+                what="error lines", grep='grep -i "error|exception|failed"',
+                fix=f"read them (docker logs {container.name} --since 1h); {engine_hint}a known error is named by "
+                    "log-known-errors")
+
+
+@check("log-slow-operations", "Few slow-operation lines in the container's last hour of logs", tiers=DAILY,
+       severity="warning", guide=SLOW)
+def test_log_slow_operations(container, log_scans, inventory, verdict):
+    scan = scan_of(container, log_scans, verdict)
+    engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
+    judge_count(scan, "slow", limits(container, inventory).log_slow_per_hour, verdict,
+                what="slow-operation lines", grep='grep -iE "slow|timeout|blocking|[0-9]{4,}ms"',
+                fix=f"{engine_hint}find the slow dependency or query (the guide's Slow Response Times: scale, tune "
+                    "queries, add caching)")
+
+
+@check("log-known-errors", "No error of the guide's Knowledge Base in the last hour of logs or in Docker's state",
+       tiers=DAILY, severity="critical", guide=ENGINE_ERRORS)
+def test_log_known_errors(container, log_scans, container_states, inventory, pytestconfig, verdict):
+    scan = scan_of(container, log_scans, verdict)
+    attrs = container_states.get(container.name, container.host) or {}
+    found = [(hit.error, f"in the logs: {hit.line!r}") for hit in scan.known]
+    seen_ids = {e.id for e, _ in found}
+    for entry in known_errors.in_state(attrs):
+        if entry.id not in seen_ids:
+            found.append((entry, f"in docker inspect: {entry.state.matches(attrs)}"))
+    verdict.measured("known_errors", len(found))
+    verdict.evidence("known_errors", [{"id": e.id, "guide_error": e.error, "section": e.section, "where": where,
+                                       "fix": e.fix} for e, where in found])
+    described = []
+    for entry, where in found:
+        command = helper_command(entry.helper, container, inventory, pytestconfig.getoption("inventory"))
+        described.append(f'{entry.id} ("{entry.error}", {entry.section}) {where}; fix: {entry.fix}'
+                         + (f"; run first: {command}" if command else ""))
+    verdict.expect(not found, expected=f"none of the guide's known errors in the last {scan.window.label} of logs "
+                                       "or in docker inspect",
+                   seen=" | ".join(described))
+
+
+@check("weekly-error-summary", "Error lines over the week stay within the weekly budget", tiers=WEEKLY,
+       severity="warning", guide=WEEKLY_MAINTENANCE)
+def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict):
+    scan = scan_of(container, weekly_log_scans, verdict)
+    judge_count(scan, "errors", limits(container, inventory).weekly_errors_max, verdict,
+                what="error lines", grep='grep -i "error|exception"',
+                fix=f"read the week's errors (docker logs {container.name} --since 168h) and fix the recurring ones")
