@@ -43,7 +43,14 @@ POSTGRES = {"host": os.environ.get("POSTGRES_HOST", "postgres"), "port": int(os.
 SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
-FAULT_KINDS = ("unhealthy", "slow", "bus-down", "bus-lie", "error-burst", "leak", "cpu", "hang", "crash-loop")
+FAULT_KINDS = ("unhealthy", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
+               "leak", "cpu", "hang", "crash-loop", "exit", "oom")
+# The troubleshooting guide's knowledge base: error texts the known-error fault can log.
+KNOWN_ERRORS = ("MessageBus connection failed", "Database connection timeout", "Memory limit exceeded",
+                "Health check timeout", "No space left on device", "Port already in use")
+SLOW_OPERATIONS = ("order book rebuild", "risk limit recalculation", "factor matrix refresh",
+                   "portfolio snapshot write", "market data replay")
+OOM_CHUNK_MB, OOM_CAP_MB = 16, 4096  # the oom fault stops (and logs) at the cap if no limit killed it
 BEAT_S, BUS_FRESH_S, DB_BEAT_S, DB_RETRY_S = 2.0, 5.0, 10.0, 5.0
 WS_STATS_KEY = "nautilus:websocket:stats"
 LIMITS = {"position_notional": 250_000.0, "portfolio_value": 5_000_000.0}
@@ -214,6 +221,9 @@ class Engine:
                 await self.drop_bus()
                 await asyncio.sleep(0.2)  # short, so a cleared fault reconnects at once
                 continue
+            if "idle-bus" in self.faults:  # the connection stays open; nothing goes over it
+                await asyncio.sleep(0.2)
+                continue
             await self.heartbeat()
             await asyncio.sleep(BEAT_S)
 
@@ -260,7 +270,7 @@ class Engine:
 
     async def read_published_stats(self) -> dict | None:
         bus = self.bus
-        if bus is None or not self.bus_connected():
+        if bus is None or not self.bus_connected() or "idle-bus" in self.faults:
             return None
         # Shielded: a request cancelled mid-command would leave a stale reply on a pooled
         # connection (redis-py 4.3). The callback reads any late exception so asyncio never logs it.
@@ -396,7 +406,8 @@ class Engine:
     async def health(self, request: web.Request) -> web.Response:
         unhealthy = "unhealthy" in self.faults
         status = ("unhealthy" if FLAVOUR == "guide" else "stopped") if unhealthy else "healthy"
-        bus = self.bus_connected() or "bus-lie" in self.faults
+        # bus-lie and idle-bus: the flag the suite must not trust on its own (DESIGN.md section 8)
+        bus = self.bus_connected() or "bus-lie" in self.faults or "idle-bus" in self.faults
         if NAME == "portfolio" and FLAVOUR == "real":
             body = {"status": status, "engine": NAME, "timestamp": time.time(),
                     "metrics": {"uptime_seconds": self.uptime(), "requests_processed": self.requests},
@@ -566,8 +577,28 @@ class Engine:
                 log.error("Order routing failed: upstream timeout after 3000 ms (synthetic lab fault %d/%d)",
                           i + 1, count)
             return web.json_response(self.fault_state(logged=count))
+        if kind == "known-error":
+            text = params.get("text") or KNOWN_ERRORS[0]
+            if text not in KNOWN_ERRORS:
+                raise bad_request("text must be one of the knowledge base's errors", texts=list(KNOWN_ERRORS))
+            log.error("%s (synthetic lab fault known-error)", text)
+            return web.json_response(self.fault_state(logged=1, text=text))
+        if kind == "slow-log":
+            count = int(self.param(params, "count", 5, 1, 10_000))
+            for i in range(count):
+                log.warning("slow operation: %s took %dms", SLOW_OPERATIONS[i % len(SLOW_OPERATIONS)], 2500 + 100 * i)
+            return web.json_response(self.fault_state(logged=count))
         if kind == "crash-loop":
             return self.crash_loop()
+        if kind == "exit":
+            code = int(self.param(params, "code", 1, 0, 255))
+            log.critical("Lab fault exit: the process exits now with code %d", code)
+            asyncio.get_running_loop().call_later(0.3, self.exit_now, code)
+            return web.json_response(self.fault_state(exiting=code), status=202)
+        if kind == "oom":
+            log.critical("Lab fault oom: allocating memory until the container's limit is hit")
+            asyncio.get_running_loop().call_later(0.3, self.exhaust_memory)
+            return web.json_response(self.fault_state(allocating=True), status=202)
         self.faults[kind] = await self.start_fault(kind, params)
         log.warning("Lab fault injected: %s %s", kind, json.dumps(self.faults[kind]))
         return web.json_response(self.fault_state())
@@ -618,9 +649,20 @@ class Engine:
         return web.json_response(self.fault_state(), status=202)
 
     def crash(self) -> None:
+        self.exit_now(1)
+
+    def exit_now(self, code: int) -> None:
         self.stop_cpu()
         sys.stdout.flush()
-        os._exit(1)
+        os._exit(code)
+
+    def exhaust_memory(self) -> None:
+        """Blocks the event loop on purpose: written pages, fast, until the kernel's OOM killer ends us."""
+        hoard = []
+        while len(hoard) * OOM_CHUNK_MB < OOM_CAP_MB:
+            hoard.append(bytearray(b"\x5a") * (OOM_CHUNK_MB << 20))
+        hoard.clear()
+        log.warning("Lab fault oom: %d MB allocated and not killed; is there no memory limit?", OOM_CAP_MB)
 
     async def clear(self, request: web.Request) -> web.Response:
         kind = request.match_info.get("kind")
