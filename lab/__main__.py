@@ -15,12 +15,15 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="stop and remove containers and network")
     down.add_argument("--volumes", action="store_true", help="also delete the PostgreSQL and Redis volumes")
     sub.add_parser("status", help="one line per lab container")
+    sub.add_parser("backup", help="write a PostgreSQL backup to lab/.state/backups now")
     sub.add_parser("image", help="build the base image if missing")
     fault = sub.add_parser("fault", help="inject a fault")
     fault.add_argument("kind")
-    fault.add_argument("target", help="engine (risk), service (redis) or container name")
+    fault.add_argument("target", help="engine (risk), service (redis), container name, or host")
     fault.add_argument("--ms", type=int, help="delay for slow")
-    fault.add_argument("--count", type=int, help="lines for error-burst")
+    fault.add_argument("--count", type=int, help="lines for error-burst and slow-log; connections for ws-connections")
+    fault.add_argument("--text", help="known-error: one of the knowledge base's error texts")
+    fault.add_argument("--code", type=int, help="exit status for exit")
     fault.add_argument("--mb-per-s", type=float, dest="mb_per_s", help="growth rate for leak")
     fault.add_argument("--max-mb", type=float, dest="max_mb", help="cap for leak")
     heal = sub.add_parser("heal", help="clear faults and wait until healthy")
@@ -36,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.down(volumes=args.volumes)
         elif args.command == "status":
             print("\n".join(stack.status_lines()) or "the lab is not up")
+        elif args.command == "backup":
+            from .maintenance import backup
+            stack.require_running()
+            print(backup())
         elif args.command == "image":
             from .base_image import ensure_base_image
             from .docker_engine import ensure_docker
@@ -43,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             print(ensure_base_image(stack.client()))
         elif args.command == "fault":
             print(faults.inject(args.kind, args.target, ms=args.ms, count=args.count,
-                                mb_per_s=args.mb_per_s, max_mb=args.max_mb))
+                                mb_per_s=args.mb_per_s, max_mb=args.max_mb, text=args.text, code=args.code))
         elif args.command == "heal":
             print("\n".join(faults.heal(args.target)) or "nothing to heal")
         elif args.command == "faults":

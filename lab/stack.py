@@ -56,7 +56,11 @@ def up(rebuild_image: bool = False) -> None:
     ensure_volume_owners(env)
     print("[lab] starting the stack", flush=True)
     compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans", env=env)
-    print(f"[lab] all services healthy in {time.monotonic() - started:.1f}s", flush=True)
+    seconds = time.monotonic() - started
+    print(f"[lab] all services healthy in {seconds:.1f}s", flush=True)
+    from .maintenance import after_up
+    for line in after_up(seconds):
+        print(f"[lab] {line}", flush=True)
 
 
 def prepare_state_dirs() -> None:
@@ -72,41 +76,49 @@ def prepare_state_dirs() -> None:
 
 
 def ensure_volume_owners(env: dict[str, str]) -> None:
-    """Give each data volume to the user its service runs as, once per volume.
+    """Give each data volume to the user its service runs as.
 
-    Cheap in the usual case: the volumes' creation times are remembered in
-    .state, and only a volume not seen before (new, or made by an older lab
-    whose services ran as root) costs a `compose create` and a one-off chown.
+    Cheap in the usual case: the owner of each volume's folder is compared with
+    the uid remembered from the last chown (Docker runs on this machine; the lab
+    starts it). Only a volume that is new, or was written by an older lab whose
+    services ran as root, costs a `compose create` and a one-off chown container.
     """
     from .base_image import image_tag
     docker_client = client()
     names = {volume: f"{PROJECT}_{volume}" for volume in VOLUME_OWNERS}
+    try:
+        uids = json.loads(OWNERS_MARKER.read_text())
+    except (OSError, ValueError):
+        uids = {}
 
-    def created() -> dict[str, str] | None:
+    def owned(volume: str) -> bool:
         try:
-            return {n: docker_client.volumes.get(n).attrs["CreatedAt"] for n in names.values()}
-        except docker.errors.NotFound:
-            return None
+            mountpoint = docker_client.volumes.get(names[volume]).attrs["Mountpoint"]
+            return os.stat(mountpoint).st_uid == uids.get(volume)
+        except (docker.errors.NotFound, OSError):
+            return False
 
-    seen = created()
-    if seen and OWNERS_MARKER.exists() and json.loads(OWNERS_MARKER.read_text() or "{}") == seen:
+    if all(owned(volume) for volume in VOLUME_OWNERS):
         return
     print("[lab] setting data volume ownership", flush=True)
     # Creates missing volumes (with compose's labels) and stops containers whose
     # configuration changed, so nothing writes while ownership changes.
     compose("create", "--remove-orphans", env=env, capture=True)
-    script = " && ".join(f"chown -R {user}:{user} /v/{volume} && chmod {mode} /v/{volume}"
-                         for volume, (user, mode) in VOLUME_OWNERS.items())
-    docker_client.containers.run(
+    script = " && ".join(f"chown -R {user}:{user} /v/{volume} && chmod {mode} /v/{volume} && "
+                         f"echo {volume} $(id -u {user})" for volume, (user, mode) in VOLUME_OWNERS.items())
+    out = docker_client.containers.run(
         image_tag(), ["sh", "-c", script], user="0", network_mode="none", remove=True,
         labels={"nautilus-lab": "volume-owner"},
         volumes={name: {"bind": f"/v/{volume}", "mode": "rw"} for volume, name in names.items()})
-    OWNERS_MARKER.write_text(json.dumps(created()))
+    uids = {volume: int(uid) for volume, uid in (line.split() for line in out.decode().splitlines())}
+    OWNERS_MARKER.write_text(json.dumps(uids))
 
 
 def down(volumes: bool = False) -> None:
+    from .data_faults import stop_sessions
     from .faults import release_port_holders
     release_port_holders()
+    stop_sessions()
     ensure_docker()
     args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])
     compose(*args, env=compose_env())
