@@ -1,11 +1,14 @@
 """Inject and clear real faults in the running lab.
 
 Process-level faults go to the engine's own control endpoint (`/_lab/faults`);
-Docker-level ones go through the Docker API. `heal` undoes all of them and
-waits until the stack is healthy again.
+Docker-level ones go through the Docker API; data faults act on PostgreSQL,
+Redis and the lab's host folders (lab/data_faults.py). Every injected fault is
+remembered in lab/.state/faults.json, and `heal` undoes each one and waits
+until the stack is healthy again.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,36 +20,152 @@ import docker
 import requests
 
 from . import ENGINE_STATE_DIR, LAB_DIR, STATE_DIR, LabError
-from .stack import client, lab_containers, wait_healthy
+from . import data_faults as data
+from .compose import compose
+from .stack import client, compose_env, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
-ENGINE_FAULTS = ("unhealthy", "slow", "bus-down", "bus-lie", "error-burst", "leak", "cpu", "hang", "crash-loop")
-DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "port-taken")
-KINDS = ENGINE_FAULTS + DOCKER_FAULTS
+ENGINE_FAULTS = ("unhealthy", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
+                 "leak", "cpu", "hang", "crash-loop", "exit", "oom")
+DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken")
+HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
+POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres
+REDIS_FAULTS = ("redis-fill", "redis-evict")                      # target: redis
+WEBSOCKET_FAULTS = ("ws-connections",)                            # target: websocket
+KINDS = ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS + WEBSOCKET_FAULTS
+# What these leave behind lives in the container itself (its log, RestartCount,
+# OOMKilled, ExitCode), so heal gives the service a fresh container.
+RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom")
+HOST = "host"
 HOLDER_MARK = "lab.port_holder"
+REGISTRY = STATE_DIR / "faults.json"
 CONTROL_TIMEOUT_S = 5
+RESTART_WAIT_S = 45
 
 
 def control_url(svc: LabService, kind: str = "") -> str:
     return f"http://127.0.0.1:{svc.port}/_lab/faults" + (f"/{kind}" if kind else "")
 
 
+# -- the registry of injected faults ---------------------------------------------
+
+def injected() -> list[dict]:
+    try:
+        return json.loads(REGISTRY.read_text())
+    except (OSError, ValueError):
+        return []
+
+
+def _remember(kind: str, target: str, **extra) -> None:
+    STATE_DIR.mkdir(exist_ok=True)
+    records = injected() + [{"kind": kind, "target": target, "at": round(time.time(), 1), **extra}]
+    temp = REGISTRY.with_suffix(".tmp")
+    temp.write_text(json.dumps(records, indent=1))
+    os.replace(temp, REGISTRY)
+
+
+def _forget(records: list[dict]) -> None:
+    left = [r for r in injected() if r not in records]
+    if left:
+        temp = REGISTRY.with_suffix(".tmp")
+        temp.write_text(json.dumps(left, indent=1))
+        os.replace(temp, REGISTRY)
+    else:
+        REGISTRY.unlink(missing_ok=True)
+
+
+# -- inject ----------------------------------------------------------------------------
+
 def inject(kind: str, target: str, **params) -> str:
     """Inject one fault; returns a line saying what was done."""
-    svc = find(target)
     if kind not in KINDS:
         raise LabError(f"unknown fault {kind!r}; kinds: {', '.join(KINDS)}")
+    if kind in HOST_FAULTS:
+        if target != HOST:
+            raise LabError(f"{kind} acts on the lab's host folders: use `python -m lab fault {kind} host`")
+        return _host_fault(kind)
+    svc = find(target)
+    for kinds, service in ((POSTGRES_FAULTS, "postgres"), (REDIS_FAULTS, "redis"),
+                           (WEBSOCKET_FAULTS, "websocket-engine")):
+        if kind in kinds and svc.service != service:
+            raise LabError(f"{kind} targets {service}, not {svc.service}")
+    if kind in POSTGRES_FAULTS:
+        said = {"slow-query": data.slow_query, "dead-tuples": data.dead_tuples,
+                "held-lock": lambda: data.start_session("held-lock"),
+                "long-query": lambda: data.start_session("long-query")}[kind]()
+        _remember(kind, svc.service)
+        return said
+    if kind == "redis-fill":
+        _remember(kind, svc.service)
+        return data.redis_fill()
+    if kind == "redis-evict":
+        r = data.redis_client()
+        _remember(kind, svc.service, policy=r.config_get("maxmemory-policy")["maxmemory-policy"])
+        return data.redis_evict()[0]
+    if kind == "ws-connections":
+        count = params.get("count") or 760
+        _remember(kind, svc.service, count=count)
+        return data.ws_connections(count)
     if kind in ENGINE_FAULTS:
-        if svc.engine is None:
-            raise LabError(f"{kind} is an engine fault; {svc.service} is not an engine (use stop, kill or pause)")
-        body = {k: v for k, v in params.items() if v is not None}
-        try:
-            reply = requests.post(control_url(svc, kind), json=body, timeout=CONTROL_TIMEOUT_S)
-        except requests.RequestException as exc:
-            raise LabError(f"{svc.container} control endpoint unreachable: {exc.__class__.__name__}") from exc
-        if reply.status_code >= 400:
-            raise LabError(f"{svc.container} refused {kind}: HTTP {reply.status_code} {reply.text[:200]}")
-        return f"{kind} injected into {svc.container}"
+        return _engine_fault(kind, svc, params)
+    return _docker_fault(kind, svc)
+
+
+def _host_fault(kind: str) -> str:
+    if kind == "old-log":
+        said, record = data.plant_old_logs(), {}
+    else:
+        said, record = data.set_backups_aside(plant_empty=kind == "empty-backup")
+    _remember(kind, HOST, **record)
+    return said
+
+
+def _engine_fault(kind: str, svc: LabService, params: dict) -> str:
+    if svc.engine is None:
+        raise LabError(f"{kind} is an engine fault; {svc.service} is not an engine (use stop, kill or pause)")
+    body = {k: v for k, v in params.items() if v is not None}
+    container = client().containers.get(svc.container)
+    restarts, since = container.attrs["RestartCount"], time.time() - 1
+    try:
+        reply = requests.post(control_url(svc, kind), json=body, timeout=CONTROL_TIMEOUT_S)
+    except requests.RequestException as exc:
+        raise LabError(f"{svc.container} control endpoint unreachable: {exc.__class__.__name__}") from exc
+    if reply.status_code >= 400:
+        raise LabError(f"{svc.container} refused {kind}: HTTP {reply.status_code} {reply.text[:200]}")
+    _remember(kind, svc.service, **body)
+    if kind in ("exit", "oom"):
+        state = _wait_restarted(container, restarts)
+        events = ", ".join(_exit_events(container.name, since))
+        return (f"{kind}: {svc.container} died ({events}) and its restart policy restarted it: "
+                f"RestartCount {container.attrs['RestartCount']}, State.ExitCode {state['ExitCode']}, "
+                f"State.OOMKilled {state['OOMKilled']}")
+    return f"{kind} injected into {svc.container}"
+
+
+def _exit_events(name: str, since: float) -> list[str]:
+    """Docker's oom and die events for the container since `since`: where the exit code survives a restart."""
+    seen = []
+    for event in client().events(since=int(since), until=int(time.time()) + 1, decode=True,
+                                 filters={"type": "container", "container": name, "event": ["oom", "die"]}):
+        code = event["Actor"]["Attributes"].get("exitCode")
+        seen.append(event["status"] + (f" exitCode={code}" if code is not None else ""))
+    return seen
+
+
+def _wait_restarted(container, restarts_before: int) -> dict:
+    """Until the restart policy has brought the container back; returns State as Docker then shows it."""
+    deadline = time.monotonic() + RESTART_WAIT_S
+    while True:
+        container.reload()
+        if container.attrs["RestartCount"] > restarts_before and container.status == "running":
+            return container.attrs["State"]
+        if time.monotonic() > deadline:
+            raise LabError(f"{container.name} was not restarted within {RESTART_WAIT_S}s "
+                           f"(status {container.status}, RestartCount {container.attrs['RestartCount']})")
+        time.sleep(0.2)
+
+
+def _docker_fault(kind: str, svc: LabService) -> str:
     container = client().containers.get(svc.container)
     if kind == "stop":
         container.stop(timeout=5)
@@ -56,12 +175,26 @@ def inject(kind: str, target: str, **params) -> str:
         container.pause()
     elif kind == "remove":
         container.remove(force=True)  # volumes are named and survive; heal recreates the container
+    elif kind == "restart":
+        container.restart(timeout=5)
+        _wait_healthy_one(container)
     elif kind == "port-taken":
         if svc.port is None:
             raise LabError(f"{svc.container} publishes no port")
         container.stop(timeout=5)
         hold_port(svc.port)
+    _remember(kind, svc.service)
     return f"{kind} applied to {svc.container}"
+
+
+def _wait_healthy_one(container, timeout_s: float = 45) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.attrs["State"].get("Health", {}).get("Status", "healthy") == "healthy":
+            return
+        time.sleep(0.3)
+    raise LabError(f"{container.name} not healthy {timeout_s:.0f}s after the restart")
 
 
 def hold_port(port: int) -> int:
@@ -92,18 +225,29 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+# -- heal ------------------------------------------------------------------------------
+
 def heal(target: str | None = None) -> list[str]:
     """Clear faults (all, or one target's) and wait until the lab is healthy."""
+    if target == HOST:
+        records = [r for r in injected() if r["target"] == HOST]
+        done = data.heal_host(records)
+        _forget(records)
+        return done
     chosen = [find(target)] if target else services()
+    names = {svc.service for svc in chosen}
+    records = [r for r in injected() if target is None or r["target"] in names]
     stopped = {c.name for c in lab_containers() if c.status in ("exited", "created", "dead")}
     done = []
+    recreate = {r["target"] for r in records if r["kind"] in RECREATE_ON_HEAL}
     for svc in chosen:
         if svc.port:
             release_port_holders(svc.port)
         marker = ENGINE_STATE_DIR / f"crash-{svc.engine}"
-        crashed = marker.exists()
-        if crashed:
+        if marker.exists():
             marker.unlink()
+            recreate.add(svc.service)
+            done.append(f"removed crash marker of {svc.container}")
         try:
             container = client().containers.get(svc.container)
         except docker.errors.NotFound:
@@ -111,13 +255,27 @@ def heal(target: str | None = None) -> list[str]:
         if container.status == "paused":
             container.unpause()
             done.append(f"unpaused {svc.container}")
-        if crashed:
-            container.restart(timeout=5)
-            done.append(f"removed crash marker and restarted {svc.container}")
-        elif svc.engine and container.status == "running":
+        if svc.engine and container.status == "running" and svc.service not in recreate:
             _clear_engine_faults(svc, done)
     wait_healthy()
-    return done + [f"started {name}" for name in sorted(stopped)]
+    done += [f"started {name}" for name in sorted(stopped)]
+    # Data faults need their service up, which wait_healthy has just made sure of.
+    kinds = {r["kind"] for r in records}
+    if target is None or "websocket-engine" in names:
+        done += data.stop_ws_holder()
+    if target is None or "postgres" in names:
+        done += data.heal_postgres(reset_statements="slow-query" in kinds)
+    if target is None or "redis" in names:
+        done += data.heal_redis(records)
+    if target is None:
+        done += data.heal_host([r for r in records if r["target"] == HOST])
+    if recreate:
+        ordered = sorted(recreate)
+        compose("up", "-d", "--force-recreate", "--no-deps", *ordered, env=compose_env(), capture=True)
+        done.append(f"recreated {', '.join(ordered)} (fresh log, restart count and exit state)")
+        wait_healthy()
+    _forget(records)
+    return done
 
 
 def _clear_engine_faults(svc: LabService, done: list[str]) -> None:
@@ -141,4 +299,8 @@ def active_faults() -> dict[str, dict]:
                 faults = {"unreachable": {}}
             if faults:
                 found[svc.container] = faults
+    for record in injected():
+        name = record["target"] if record["target"] == HOST else find(record["target"]).container
+        found.setdefault(name, {}).setdefault(record["kind"], {k: v for k, v in record.items()
+                                                               if k not in ("kind", "target")})
     return found
