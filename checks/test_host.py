@@ -1,0 +1,94 @@
+"""The platform's host: disk, memory and load, and Docker's own disk use and storage driver.
+
+One sample of the inventory's first host per run (`host_facts`, `docker_df`);
+each check judges one fact of it. Host facts come through testinfra, so an ssh
+host in the inventory is read the same way.
+"""
+from __future__ import annotations
+
+from fixtures.spec import DAILY, WEEKLY, check
+from observation.host_facts import GIB, reclaimable
+
+from .guide import DOCKER_TUNING, FULL_HEALTH
+
+DISK_FIX = ("fix: remove unused images, stopped containers and build cache (docker image prune -a; docker container "
+            "prune; docker builder prune) and old logs; never prune volumes, they hold the database and Redis data")
+
+
+def judge_disk(usage, limits, verdict, what: str) -> None:
+    __tracebackhide__ = True
+    verdict.evidence("df", {"path": usage.path, "mount": usage.mount, "size_gb": round(usage.size_kb / 1024 ** 2, 1),
+                            "used_gb": round(usage.used_kb / 1024 ** 2, 1),
+                            "available_gb": round(usage.avail_kb / 1024 ** 2, 1), "used_pct": usage.used_pct})
+    verdict.measured("used_pct", usage.used_pct)
+    if usage.used_pct > limits.disk_warning_pct:
+        verdict.measured("level", "WARNING")  # below critical: noted on the row, not a failure
+    verdict.expect(usage.used_pct <= limits.disk_critical_pct,
+                   expected=f"{what} ({usage.mount}) at most {limits.disk_critical_pct:g} % used",
+                   seen=f"{usage.used_pct:g} % used, {usage.avail_kb / 1024 ** 2:.1f} GB free (CRITICAL; "
+                        f"warning above {limits.disk_warning_pct:g} %); {DISK_FIX}")
+
+
+@check("host-disk-root", "The host's root filesystem is below the critical disk usage", tiers=DAILY,
+       severity="critical", guide=FULL_HEALTH)
+def test_host_disk_root(host_facts, inventory, verdict):
+    judge_disk(verdict.observed(host_facts.disk_root), inventory.thresholds, verdict, "/")
+
+
+@check("host-disk-docker-root", "Docker's data root (DockerRootDir) is below the critical disk usage", tiers=DAILY,
+       severity="critical", guide=FULL_HEALTH)
+def test_host_disk_docker_root(host_facts, inventory, verdict):
+    usage = verdict.observed(host_facts.disk_docker_root)
+    judge_disk(usage, inventory.thresholds, verdict, f"Docker's data root {usage.path}")
+
+
+@check("host-memory", "The host has enough memory available", tiers=DAILY, severity="critical", guide=FULL_HEALTH)
+def test_host_memory(host_facts, inventory, verdict):
+    memory = verdict.observed(host_facts.memory)
+    minimum = inventory.thresholds.host_memory_available_min_pct
+    verdict.evidence("meminfo", {"total_mb": memory.total_kb // 1024, "available_mb": memory.available_kb // 1024,
+                                 "available_pct": memory.available_pct})
+    verdict.measured("available_pct", memory.available_pct)
+    verdict.expect(memory.available_pct >= minimum, expected=f"at least {minimum:g} % of memory available",
+                   seen=f"{memory.available_pct:g} % ({memory.available_kb // 1024} MB of {memory.total_kb // 1024} MB);"
+                        " fix: find the largest containers (docker stats --no-stream) and restart a leaking engine"
+                        " or raise the host's memory")
+
+
+@check("host-cpu-load", "The host's 1-minute load per CPU is within bounds", tiers=DAILY, severity="warning",
+       guide=FULL_HEALTH)
+def test_host_cpu_load(host_facts, inventory, verdict):
+    load = verdict.observed(host_facts.load)
+    maximum = inventory.thresholds.host_load_per_cpu_max
+    verdict.evidence("load", {"1m": load.one, "5m": load.five, "15m": load.fifteen, "cpus": load.cpus})
+    verdict.measured("load_per_cpu", load.per_cpu)
+    verdict.expect(load.per_cpu <= maximum, expected=f"a 1-minute load of at most {maximum:g} per CPU",
+                   seen=f"{load.one:g} on {load.cpus} CPUs = {load.per_cpu:g} per CPU (5 min {load.five:g}, 15 min "
+                        f"{load.fifteen:g}); fix: find the busiest containers (docker stats --no-stream)")
+
+
+@check("docker-disk-reclaimable", "Docker holds little reclaimable space (unused images, stopped containers, build cache)",
+       tiers=DAILY, severity="warning", guide=FULL_HEALTH)
+def test_docker_disk_reclaimable(docker_df, inventory, verdict):
+    found = reclaimable(verdict.observed(docker_df))
+    maximum = inventory.thresholds.docker_reclaimable_max_gb
+    verdict.evidence("reclaimable_gb", {**found.as_gb(),
+                                        "unused_volumes_not_counted": round(found.volumes_not_counted / GIB, 2)})
+    verdict.measured("reclaimable_gb", round(found.total / GIB, 2))
+    gb = found.as_gb()
+    verdict.expect(found.total <= maximum * GIB, expected=f"at most {maximum:g} GB reclaimable",
+                   seen=f"{gb['total']:g} GB (images {gb['images']:g}, stopped containers {gb['stopped_containers']:g},"
+                        f" build cache {gb['build_cache']:g}); fix: docker image prune -a, docker container prune, "
+                        "docker builder prune (never --volumes: volumes hold data)")
+
+
+@check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="warning",
+       guide=DOCKER_TUNING)
+def test_docker_storage_driver(host_facts, verdict):
+    info = verdict.observed(host_facts.docker_info)
+    driver = info.get("Driver")
+    verdict.evidence("storage", {"Driver": driver, "DriverStatus": info.get("DriverStatus"),
+                                 "DockerRootDir": info.get("DockerRootDir")})
+    verdict.expect(driver == "overlay2", expected="storage driver overlay2",
+                   seen=f"{driver!r}; fix: set \"storage-driver\": \"overlay2\" in /etc/docker/daemon.json and restart"
+                        " Docker in a maintenance window (images and containers of the old driver are not carried over)")
