@@ -1,11 +1,34 @@
-"""Every platform container exists, runs, is healthy per Docker and is not restart-looping."""
+"""Every platform container exists, runs, is healthy per Docker, is not restart-looping, and is set up to stay so.
+
+All read the one `docker inspect` sample (container_states); the restart
+history adds what the previous run saw.
+"""
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timezone
 
-from fixtures.spec import EMERGENCY, check
+import pytest
 
-from .guide import FULL_HEALTH, STARTUP
+from fixtures.resource_samples import data_dir_of
+from fixtures.spec import DAILY, EMERGENCY, WEEKLY, check
+from observation.container_facts import (
+    data_mount,
+    explain_exit,
+    is_root,
+    limits_of,
+    log_rotation,
+)
+from observation.restart_history import Seen, changes
+
+from .guide import (
+    BEST_PRACTICES,
+    CONTAINER_ERRORS,
+    DOCKER_TUNING,
+    ENGINE_ERRORS,
+    FULL_HEALTH,
+    STARTUP,
+)
 
 
 def inspected(container, container_states, verdict) -> dict:
@@ -80,3 +103,114 @@ def seconds_since(stamp: str | None, now: datetime | None = None) -> float | Non
     head, _, frac = stamp.rstrip("Z").partition(".")
     started = datetime.fromisoformat(head + ("." + frac[:6] if frac else "")).replace(tzinfo=timezone.utc)
     return ((now or datetime.now(timezone.utc)) - started).total_seconds()
+
+
+@check("container-not-oom-killed", "Container was not killed for running out of memory", tiers=DAILY,
+       severity="critical", guide=ENGINE_ERRORS, remedy="diagnose-startup")
+def test_container_not_oom_killed(container, container_states, verdict):
+    attrs = inspected(container, container_states, verdict)
+    state, memory = attrs["State"], (attrs.get("HostConfig") or {}).get("Memory") or 0
+    limit = f"{memory / 2**20:.0f} MiB" if memory else "no limit"
+    verdict.expect(not state.get("OOMKilled"), expected="State.OOMKilled false",
+                   seen=f"OOM-killed at its last exit ({state.get('FinishedAt')}, exit code {state.get('ExitCode')}, "
+                        f"memory limit {limit}; now {state.get('Status')}); fix: raise the memory limit in the compose "
+                        "file or find the leak (engine-memory-growth, diagnose-engine)")
+
+
+@check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="warning",
+       guide=CONTAINER_ERRORS, remedy="diagnose-startup")
+def test_container_exit_code(container, container_states, verdict):
+    state = inspected(container, container_states, verdict)["State"]
+    code = state.get("ExitCode") or 0
+    verdict.measured("exit_code", code)
+    error = f"; State.Error: {state['Error']}" if state.get("Error") else ""
+    verdict.expect(code == 0, expected="exit code 0",
+                   seen=f"exit code {code}: {explain_exit(code, bool(state.get('OOMKilled')))} "
+                        f"(status {state.get('Status')}, finished {state.get('FinishedAt')}){error}")
+
+
+@check("container-restart-count", "Container restarted fewer times than the limit", tiers=DAILY, severity="warning",
+       guide=STARTUP, remedy="diagnose-startup")
+def test_container_restart_count(container, container_states, inventory, verdict):
+    attrs = inspected(container, container_states, verdict)
+    restarts, limit = attrs.get("RestartCount") or 0, limits_of(container, inventory).restart_count_max
+    verdict.measured("restart_count", restarts)
+    verdict.expect(restarts < limit, expected=f"fewer than {limit} restarts by Docker",
+                   seen=f"{restarts} restarts since the container was created (last exit code "
+                        f"{attrs['State'].get('ExitCode')}, started {attrs['State'].get('StartedAt')})")
+
+
+@check("container-restarts-since-last-run", "Container has not restarted since the previous run", tiers=DAILY,
+       severity="warning", guide=STARTUP, remedy="diagnose-startup")
+def test_container_restarts_since_last_run(container, container_states, restart_history, verdict):
+    now = Seen.of(inspected(container, container_states, verdict))
+    restart_history.record(container.host, container.name, now)  # this run is the next one's reference
+    before = verdict.observed(restart_history.before(container.host, container.name))
+    if before is None:
+        pytest.skip(f"first run: no earlier run recorded {container.name} in {restart_history.path}; "
+                    "the next run compares with this one")
+    verdict.evidence("previous_run", asdict(before))
+    found = changes(before, now)
+    verdict.expect(not found, expected=f"no restart since the previous run ({before.checked_at})",
+                   seen="; ".join(found))
+
+
+@check("container-healthcheck-configured", "Container has a Docker health check", tiers=DAILY, severity="warning",
+       guide=DOCKER_TUNING)
+def test_container_healthcheck_configured(container, container_states, verdict):
+    attrs = inspected(container, container_states, verdict)
+    test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
+    verdict.evidence("healthcheck", (attrs.get("Config") or {}).get("Healthcheck"))
+    verdict.expect(bool(test) and test[0] != "NONE", expected="a health check (Config.Healthcheck)",
+                   seen=("health check disabled (NONE)" if test else "no health check in the image or the compose file")
+                        + "; fix: add a healthcheck: to the compose service")
+
+
+RESTARTING_POLICIES = ("unless-stopped", "always", "on-failure")
+
+
+@check("container-restart-policy", "Container restarts by itself after a crash", tiers=DAILY, severity="warning",
+       guide=DOCKER_TUNING)
+def test_container_restart_policy(container, container_states, verdict):
+    policy = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("RestartPolicy") or {}
+    verdict.expect(policy.get("Name") in RESTARTING_POLICIES, expected=f"a restart policy in {RESTARTING_POLICIES}",
+                   seen=f"restart policy {policy.get('Name') or 'no'!r}; fix: restart: unless-stopped in the compose file")
+
+
+@check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="warning", guide=STARTUP)
+def test_container_memory_limit(container, container_states, verdict):
+    memory = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("Memory") or 0
+    verdict.measured("memory_limit_mib", round(memory / 2**20))
+    verdict.expect(memory > 0, expected="a memory limit (HostConfig.Memory > 0)",
+                   seen="no memory limit: one leak can starve the whole host; fix: mem_limit in the compose file")
+
+
+@check("container-non-root", "Container does not run as root", tiers=WEEKLY, severity="warning",
+       guide=BEST_PRACTICES)
+def test_container_non_root(container, container_states, verdict):
+    user = (inspected(container, container_states, verdict).get("Config") or {}).get("User") or ""
+    verdict.expect(not is_root(user), expected="a non-root Config.User",
+                   seen=f"user {user or '(unset, so root)'!r}; fix: user: in the compose file or USER in the image")
+
+
+@check("container-data-on-volumes", "PostgreSQL and Redis keep their data on a volume", tiers=WEEKLY,
+       severity="critical", guide=DOCKER_TUNING, applies=lambda container: data_dir_of(container) is not None)
+def test_container_data_on_volumes(container, container_states, verdict):
+    mounts = inspected(container, container_states, verdict).get("Mounts") or []
+    data_dir = data_dir_of(container)
+    verdict.evidence("mounts", [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination")} for m in mounts])
+    found = data_mount(mounts, data_dir)
+    others = ", ".join(f"{m.get('Type')} on {m.get('Destination')}" for m in mounts) or "no mounts"
+    verdict.expect(found is not None, expected=f"a volume (or bind mount) holding {data_dir}",
+                   seen=f"{others}: the data lives in the container and is lost when it is recreated; "
+                        f"fix: a named volume on {data_dir} in the compose file")
+
+
+@check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="warning", guide=DOCKER_TUNING)
+def test_container_log_rotation(container, container_states, verdict):
+    config = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("LogConfig") or {}
+    verdict.evidence("log_config", config)
+    rotates, how = log_rotation(config)
+    verdict.expect(rotates, expected="a log driver that keeps logs and rotates them (json-file or local with "
+                                     "max-size, or journald/syslog/...)",
+                   seen=f"{how}; fix: logging: {{driver: json-file, options: {{max-size: 10m, max-file: \"3\"}}}}")

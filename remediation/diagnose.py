@@ -15,6 +15,7 @@ from observation.http import request
 from observation.jsonpath import MISSING, lookup
 from observation.known_errors import by_id, startup_errors
 from observation.logs import ERRORS, SLOW
+from observation.stats import cpu_percent, memory_use
 from observation.targets import engine_url
 
 from .context import Context
@@ -187,33 +188,6 @@ def diagnose_engine(ctx: Context, argument: str | None, apply: bool = False) -> 
         ctx.say(f"next: python -m remediation diagnose-startup {name}; if it stays down: "
                 f"python -m remediation restart-engine {engine.name}")
     return 0
-
-
-def cpu_percent(stats: dict) -> float:
-    """CPU % as `docker stats` computes it (may exceed 100 with several CPUs).
-
-    >>> cpu_percent({"cpu_stats": {"cpu_usage": {"total_usage": 300}, "system_cpu_usage": 2000, "online_cpus": 2},
-    ...              "precpu_stats": {"cpu_usage": {"total_usage": 100}, "system_cpu_usage": 1000}})
-    40.0
-    """
-    cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
-    used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
-    system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
-    return round(100.0 * used / system * cpus, 1) if system > 0 and used >= 0 else 0.0
-
-
-def memory_use(stats: dict) -> tuple[int, int] | None:
-    """(bytes used without the page cache, limit), as `docker stats` shows them.
-
-    >>> memory_use({"memory_stats": {"usage": 300, "limit": 1000, "stats": {"inactive_file": 100}}})
-    (200, 1000)
-    """
-    memory = stats.get("memory_stats") or {}
-    if not memory.get("limit") or "usage" not in memory:
-        return None
-    cache = (memory.get("stats") or {}).get("inactive_file", (memory.get("stats") or {}).get("total_inactive_file", 0))
-    return memory["usage"] - (cache if cache < memory["usage"] else 0), memory["limit"]
 
 
 def stats_line(stats: dict, cpu_warning_pct: float, memory_warning_pct: float) -> str:

@@ -1,0 +1,147 @@
+"""The resource checks with constructed `docker stats` samples, and the usage maths they share with diagnose-engine."""
+from __future__ import annotations
+
+import pytest
+
+from checks import test_resources as checks
+from fixtures.verdict import Verdict
+from observation.errors import Unobservable, Unobserved
+from observation.inventory import load_inventory
+from observation.stats import MIB, Usage, cpu_percent, growth_mb_per_min, memory_use, sample_usage
+from observation.targets import ContainerTarget
+from remediation import diagnose
+
+INVENTORY = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+ENGINE = ContainerTarget("nautilus-risk-engine", "local", "risk")
+REDIS = ContainerTarget("nautilus-redis", "local")
+
+
+def stats(memory_mib: float = 100, limit_mib: float = 256, cpu_cores: float = 0.1, online_cpus: int = 2) -> dict:
+    """A `docker stats` answer (cgroup v1 shape): `cpu_cores` busy over one second of a host with `online_cpus`."""
+    return {"cpu_stats": {"cpu_usage": {"total_usage": int(5e9 + cpu_cores * 1e9)},
+                          "system_cpu_usage": int(100e9 + online_cpus * 1e9), "online_cpus": online_cpus},
+            "precpu_stats": {"cpu_usage": {"total_usage": int(5e9)}, "system_cpu_usage": int(100e9)},
+            "memory_stats": {"usage": int((memory_mib + 20) * MIB), "limit": int(limit_mib * MIB),
+                             "stats": {"total_inactive_file": 20 * MIB, "inactive_file": 20 * MIB}},
+            "networks": {"eth0": {"rx_bytes": 3 * MIB, "tx_bytes": MIB}},
+            "blkio_stats": {"io_service_bytes_recursive": [{"op": "Read", "value": 2 * MIB},
+                                                           {"op": "Write", "value": 5 * MIB}]}}
+
+
+def usage(target=ENGINE, **kw) -> dict:
+    return {(target.host, target.name): Usage.of(stats(**kw))}
+
+
+def fails(match: str):
+    return pytest.raises(pytest.fail.Exception, match=match)
+
+
+# -- the maths, the way `docker stats` does it ---------------------------------------
+
+def test_one_busy_core_reads_100_percent_like_docker_stats():
+    assert cpu_percent(stats(cpu_cores=1, online_cpus=2)) == 100.0
+    assert cpu_percent(stats(cpu_cores=0.5, online_cpus=8)) == 50.0
+
+
+def test_memory_leaves_out_the_inactive_page_cache():
+    assert memory_use(stats(memory_mib=100)) == (100 * MIB, 256 * MIB)
+    assert Usage.of(stats(memory_mib=192)).memory_pct == 75.0
+
+
+def test_network_and_block_io_are_summed():
+    u = Usage.of(stats())
+    assert (u.net_rx, u.net_tx, u.block_read, u.block_write) == (3 * MIB, MIB, 2 * MIB, 5 * MIB)
+
+
+def test_diagnose_engine_uses_the_same_rules():
+    assert diagnose.cpu_percent is cpu_percent and diagnose.memory_use is memory_use
+    assert "CPU 100.0 %" in diagnose.stats_line(stats(cpu_cores=1), 50, 80)
+
+
+def test_sampling_is_concurrent_and_says_why_a_sample_is_missing():
+    import threading
+    import time
+    seen = set()
+
+    def stats_of(target):
+        seen.add(threading.get_ident())
+        time.sleep(0.2)
+        if target == "stopped":
+            raise Unobservable("container stopped is exited")
+        return stats()
+
+    started = time.monotonic()
+    result = sample_usage(["a", "b", "stopped"], stats_of)
+    assert time.monotonic() - started < 0.5 and len(seen) == 3
+    assert isinstance(result[0], Usage) and result[2] == Unobserved("container stopped is exited")
+
+
+def test_growth_per_minute():
+    a = Usage.of(stats(memory_mib=100), taken_at=0.0)
+    b = Usage.of(stats(memory_mib=105), taken_at=20.0)
+    assert growth_mb_per_min(a, b) == 15.0
+
+
+# -- container-memory-usage --------------------------------------------------------------------
+
+def test_memory_below_warning_passes_and_says_high():
+    v = Verdict("x")
+    checks.test_container_memory_usage(ENGINE, usage(memory_mib=192), INVENTORY, v)  # 75 %: HIGH, not failing
+    assert ("measured:memory_level", "HIGH") in v.records
+
+
+@pytest.mark.parametrize("mib,level", [(210, "WARNING"), (240, "CRITICAL")])
+def test_memory_above_warning_fails_with_its_level(mib, level):
+    with fails(rf"expected memory at most 80 % of its limit; saw .* MiB of 256 MiB\): {level} "
+               r"\(HIGH above 70 %, CRITICAL above 90 %\).*diagnose-engine risk"):
+        checks.test_container_memory_usage(ENGINE, usage(memory_mib=mib), INVENTORY, Verdict("x"))
+
+
+def test_memory_threshold_is_per_engine():
+    inventory = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    inventory.engines["risk"].thresholds.update(memory_warning_pct=85, memory_critical_pct=95)
+    checks.test_container_memory_usage(ENGINE, usage(memory_mib=210), inventory, Verdict("x"))
+
+
+def test_a_stopped_container_cannot_be_observed():
+    with pytest.raises(Unobservable, match="is exited"):
+        checks.test_container_memory_usage(
+            ENGINE, {("local", ENGINE.name): Unobserved("container x is exited")}, INVENTORY, Verdict("x"))
+
+
+# -- container-cpu-usage --------------------------------------------------------------------------
+
+def test_moderate_cpu_passes_noted_with_io_evidence():
+    v = Verdict("x")
+    checks.test_container_cpu_usage(REDIS, usage(REDIS, cpu_cores=0.6), INVENTORY, v)
+    assert ("measured:cpu_level", "MODERATE") in v.records
+    assert ("measured:network_rx_tx_mib", "3.0 / 1.0") in v.records
+    assert ("measured:block_read_write_mib", "2.0 / 5.0") in v.records
+    assert any(name == "evidence:docker_stats" and '"block_write_mib": 5.0' in data for name, data in v.records)
+
+
+def test_cpu_above_critical_fails():
+    with fails(r"expected CPU at most 80 % \(docker stats: 100 % is one core\); saw 95 % of one core \(HIGH; "
+               r"MODERATE above 50 %, 2 CPUs online\)"):
+        checks.test_container_cpu_usage(REDIS, usage(REDIS, cpu_cores=0.95), INVENTORY, Verdict("x"))
+
+
+# -- engine-memory-growth ----------------------------------------------------------------------------
+
+def growth(start: float, end: float, seconds: float = 20.0):
+    return {"risk": (Usage.of(stats(memory_mib=start), 0.0), Usage.of(stats(memory_mib=end), seconds))}
+
+
+def test_flat_memory_passes():
+    checks.test_engine_memory_growth(INVENTORY.engines["risk"], growth(100, 102), INVENTORY, Verdict("x"))
+
+
+def test_growth_above_the_limit_fails():
+    with fails(r"expected growth at most 10 MB/min; saw 60 MB/min \(100 -> 120 MiB in 20 s"):
+        checks.test_engine_memory_growth(INVENTORY.engines["risk"], growth(100, 120), INVENTORY, Verdict("x"))
+
+
+def test_growth_of_an_unobserved_engine_cannot_be_observed():
+    with pytest.raises(Unobservable, match="stopped"):
+        checks.test_engine_memory_growth(INVENTORY.engines["risk"], {"risk": Unobserved("stopped")}, INVENTORY,
+                                         Verdict("x"))
