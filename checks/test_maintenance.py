@@ -1,0 +1,125 @@
+"""Maintenance: today's backup, rotated logs, container log sizes, image age, Prometheus scraping every target.
+
+Files are read through testinfra's `host` (the inventory's first host), once
+per run; Docker's figures come from the run's `docker inspect` and
+`docker system df` samples.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fixtures.spec import DAILY, WEEKLY, check
+from observation.errors import Unobservable
+from observation.prometheus import down_targets
+
+from .guide import BEST_PRACTICES, DAILY_MAINTENANCE, LOG_MANAGEMENT
+
+MB = 1024 * 1024
+
+
+@check("backup-today", "A non-empty database backup dated today exists", tiers=DAILY, severity="critical",
+       guide=DAILY_MAINTENANCE)
+def test_backup_today(backup_sample, verdict):
+    sample = verdict.observed(backup_sample)
+    wanted = f"{sample.directory}/{sample.glob}"
+    verdict.expect(sample.exists, expected=f"a backup {wanted}",
+                   seen=f"no directory {sample.directory} (is backup_dir right in the inventory? is the backup job "
+                        "installed?)")
+    verdict.evidence("backups", {"matching": [b.line() for b in sample.matches], "other_newest": sample.others})
+    verdict.expect(bool(sample.matches), expected=f"a backup {wanted}",
+                   seen="none dated today" + (f"; newest files: {', '.join(sample.others)}" if sample.others else
+                                              "; the directory is empty")
+                        + "; fix: run the backup (pg_dump | gzip) and check why today's did not run")
+    usable = [b for b in sample.matches if b.usable]
+    verdict.measured("backup_bytes", max(b.size for b in sample.matches))
+    verdict.expect(bool(usable), expected=f"a backup {wanted} with data (non-empty, gzip that decompresses)",
+                   seen="; ".join(b.line() for b in sample.matches)
+                        + "; fix: rerun the backup and read its log: an empty dump means pg_dump failed")
+
+
+@check("logs-rotated", "The log directory holds no old uncompressed or expired *.log files", tiers=DAILY,
+       severity="warning", guide=LOG_MANAGEMENT)
+def test_logs_rotated(log_rotation, inventory, verdict):
+    found = verdict.observed(log_rotation)
+    t = inventory.thresholds
+    verdict.expect(found.exists, expected=f"the log directory {found.directory}",
+                   seen="no such directory (is log_dir right in the inventory?)")
+    now = time.time()
+    listed = lambda files: [f"{f.path} ({f.age_days(now):g} days, {f.size / MB:.1f} MB)" for f in files[:20]] + (  # noqa: E731
+        [f"... and {len(files) - 20} more"] if len(files) > 20 else [])
+    verdict.evidence("rotation", {"files": found.total_files, "uncompressed": listed(found.uncompressed),
+                                  "expired": listed(found.expired)})
+    verdict.measured("stale_logs", len(found.uncompressed) + len(found.expired))
+    problems = []
+    if found.uncompressed:
+        problems.append(f"{len(found.uncompressed)} *.log older than {t.log_compress_after_days:g} days not "
+                        f"compressed: {', '.join(listed(found.uncompressed))}")
+    if found.expired:
+        problems.append(f"{len(found.expired)} *.log older than {t.log_delete_after_days:g} days not deleted: "
+                        f"{', '.join(listed(found.expired))}")
+    verdict.expect(not problems, expected=f"*.log compressed after {t.log_compress_after_days:g} days and deleted "
+                                          f"after {t.log_delete_after_days:g} days in {found.directory}",
+                   seen="; ".join(problems) + f"; fix: gzip the old logs (find {found.directory} -name '*.log' "
+                        f"-mtime +{t.log_compress_after_days:g} -exec gzip {{}} \\;) and install the rotation job")
+
+
+@check("container-log-size", "A platform container's json log file is below the size limit", tiers=DAILY,
+       severity="warning", guide=LOG_MANAGEMENT)
+def test_container_log_size(container, container_log_sizes, container_states, inventory, verdict):
+    size = container_log_sizes[(container.host, container.name)]
+    if size is None:
+        attrs = container_states.get(container.name, container.host)
+        if attrs is None:
+            raise Unobservable(f"container {container.name} does not exist (see container-exists)")
+        driver = ((attrs.get("HostConfig") or {}).get("LogConfig") or {}).get("Type")
+        pytest.skip(f"log driver {driver!r} keeps no log file Docker can name; nothing to measure")
+    size = verdict.observed(size)
+    limit = inventory.thresholds.container_log_max_mb
+    verdict.measured("log_mb", round(size / MB, 1))
+    verdict.expect(size <= limit * MB, expected=f"a log file of at most {limit:g} MB",
+                   seen=f"{size / MB:.1f} MB; fix: set log rotation for the container (log-opts max-size=100m, "
+                        "max-file=3 in daemon.json or the compose file; see container-log-rotation) and recreate it")
+
+
+@check("image-age", "The image a platform container runs was built within the age limit", tiers=WEEKLY,
+       severity="info", guide=BEST_PRACTICES)
+def test_image_age(container, container_states, docker_df, inventory, verdict):
+    attrs = container_states.get(container.name, container.host)
+    if attrs is None:
+        raise Unobservable(f"container {container.name} does not exist (see container-exists)")
+    if container.host != inventory.hosts[0].name:
+        raise Unobservable(f"images are listed on host {inventory.hosts[0].name!r} only")
+    image_id = attrs.get("Image")
+    images = {i.get("Id"): i for i in verdict.observed(docker_df).get("Images") or []}
+    image = images.get(image_id)
+    if image is None:
+        raise Unobservable(f"image {image_id} of {container.name} is not in docker system df")
+    age_days = round((time.time() - image["Created"]) / 86400, 1)
+    limit = inventory.thresholds.image_max_age_days
+    tags = image.get("RepoTags") or [(attrs.get("Config") or {}).get("Image") or image_id]
+    verdict.evidence("image", {"id": image_id, "tags": tags, "created": time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime(image["Created"])), "age_days": age_days})
+    verdict.measured("image_age_days", age_days)
+    verdict.expect(age_days <= limit, expected=f"an image built within {limit:g} days",
+                   seen=f"{', '.join(tags)} built {age_days:g} days ago; fix: rebuild or pull the image for security "
+                        "updates and recreate the container")
+
+
+@check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
+       severity="warning", guide=BEST_PRACTICES)
+def test_prometheus_targets_up(prometheus, prometheus_targets, verdict):
+    if prometheus is None:
+        pytest.skip("the inventory names no Prometheus (inventory prometheus.url)")
+    active = verdict.observed(prometheus_targets)
+    down = down_targets(active)
+    verdict.evidence("targets", [{"job": (t.get("labels") or {}).get("job"),
+                                  "instance": (t.get("labels") or {}).get("instance"), "health": t.get("health"),
+                                  "last_error": t.get("lastError"), "last_scrape": t.get("lastScrape")} for t in active])
+    verdict.measured("targets_down", len(down))
+    verdict.expect(bool(active), expected=f"active scrape targets in {prometheus.url}/api/v1/targets",
+                   seen="none: Prometheus scrapes nothing (check its scrape_configs)")
+    verdict.expect(not down, expected=f"all {len(active)} active targets up",
+                   seen=f"{len(down)} not up: " + "; ".join(d.line() for d in down)
+                        + "; fix: start the engine behind each target, or correct the scrape config")

@@ -1,0 +1,239 @@
+"""The maintenance and trend checks, called directly with constructed samples, and their samplers run
+through testinfra's local host on real files in a temporary directory (no Docker needed)."""
+from __future__ import annotations
+
+import gzip
+import os
+import time
+from datetime import date
+
+import pytest
+import testinfra
+
+from checks import test_maintenance as checks
+from checks import test_trends as trends
+from fixtures.verdict import Verdict
+from observation.errors import Unobservable, Unobserved
+from observation.inventory import load_inventory
+from observation.maintenance import (DAY_S, BackupSample, file_size, judge_rotation, parse_find, sample_backups,
+                                     sample_log_rotation)
+from observation.prometheus import Prometheus, down_targets, instance_port, series_values
+from observation.targets import ContainerTarget
+
+INVENTORY = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+HOST = testinfra.get_host("local://")
+TODAY = date.today().strftime("%Y%m%d")
+PATTERN = "nautilus_backup_{date}*.sql.gz"
+ENGINE = ContainerTarget("nautilus-risk-engine", "local", "risk")
+MB = 1024 * 1024
+
+
+def run(check, *args):
+    verdict = Verdict("t")
+    check(*args, verdict)
+    return verdict
+
+
+def aged(path, days: float) -> None:
+    stamp = time.time() - days * DAY_S
+    os.utime(path, (stamp, stamp))
+
+
+# -- backups -----------------------------------------------------------------
+
+def test_todays_gzip_backup_passes(tmp_path):
+    (tmp_path / f"nautilus_backup_{TODAY}-0300.sql.gz").write_bytes(gzip.compress(b"-- PostgreSQL dump\n" * 100))
+    sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
+    assert [b.usable for b in sample.matches] == [True]
+    verdict = run(checks.test_backup_today, sample)
+    assert ("measured:backup_bytes", str(sample.matches[0].size)) in verdict.records
+
+
+def test_missing_backup_fails_naming_what_is_there(tmp_path):
+    (tmp_path / "nautilus_backup_20200101-0300.sql.gz").write_bytes(gzip.compress(b"old"))
+    sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
+    with pytest.raises(pytest.fail.Exception, match=rf"nautilus_backup_{TODAY}\*\.sql\.gz; saw none dated today; "
+                                                    r"newest files: nautilus_backup_20200101-0300.sql.gz"):
+        run(checks.test_backup_today, sample)
+
+
+@pytest.mark.parametrize("content", [b"", gzip.compress(b""), b"not gzip at all"], ids=["zero-bytes", "empty-gzip",
+                                                                                       "not-gzip"])
+def test_empty_or_broken_backup_fails(tmp_path, content):
+    (tmp_path / f"nautilus_backup_{TODAY}.sql.gz").write_bytes(content)
+    sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
+    with pytest.raises(pytest.fail.Exception, match=r"with data \(non-empty, gzip that decompresses\); saw .*"
+                                                    r"decompresses to nothing"):
+        run(checks.test_backup_today, sample)
+
+
+def test_missing_backup_directory_fails_clearly(tmp_path):
+    sample = sample_backups(HOST, str(tmp_path / "nope"), PATTERN, date.today())
+    with pytest.raises(pytest.fail.Exception, match=r"saw no directory .*/nope \(is backup_dir right"):
+        run(checks.test_backup_today, sample)
+
+
+def test_unreadable_backup_sample_cannot_be_observed():
+    with pytest.raises(Unobservable, match="ssh: timed out"):
+        run(checks.test_backup_today, Unobserved("ssh: timed out"))
+
+
+# -- logs ----------------------------------------------------------------------
+
+def test_parse_find_keeps_spaces_in_paths():
+    assert parse_find("1.5 10 /a b/c.log\n")[0].path == "/a b/c.log"
+
+
+def test_rotated_log_directory_passes(tmp_path):
+    (tmp_path / "today.log").write_text("x")
+    old = tmp_path / "old.log.gz"
+    old.write_bytes(gzip.compress(b"x"))
+    aged(old, 60)  # compressed archives stay (the guide deletes only *.log)
+    run(checks.test_logs_rotated, sample_log_rotation(HOST, str(tmp_path), 7, 30), INVENTORY)
+
+
+def test_old_uncompressed_and_expired_logs_fail_listing_the_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name, days in (("week.log", 9), ("sub/month.log", 45), ("fresh.log", 1)):
+        (tmp_path / name).write_text("x")
+        aged(tmp_path / name, days)
+    found = sample_log_rotation(HOST, str(tmp_path), 7, 30)
+    with pytest.raises(pytest.fail.Exception, match=r"1 \*\.log older than 7 days not compressed: .*week.log \(9 days"
+                                                    r".*1 \*\.log older than 30 days not deleted: .*sub/month.log"):
+        run(checks.test_logs_rotated, found, INVENTORY)
+
+
+def test_judge_rotation_uses_whole_ages():
+    now = 1000 * DAY_S
+    files = parse_find(f"{now - 7 * DAY_S + 60} 1 /l/a.log\n{now - 7 * DAY_S - 60} 1 /l/b.log\n")
+    assert [f.path for f in judge_rotation("/l", files, now, 7, 30).uncompressed] == ["/l/b.log"]
+
+
+def test_missing_log_directory_fails(tmp_path):
+    with pytest.raises(pytest.fail.Exception, match=r"no such directory \(is log_dir right"):
+        run(checks.test_logs_rotated, sample_log_rotation(HOST, str(tmp_path / "none"), 7, 30), INVENTORY)
+
+
+# -- container log size ----------------------------------------------------------
+
+class States:
+    def __init__(self, **by_name):
+        self.by_name = by_name
+
+    def get(self, name, host):
+        return self.by_name.get(name)
+
+
+def test_container_log_size_reads_the_file_through_testinfra(tmp_path):
+    log = tmp_path / "c-json.log"
+    log.write_bytes(b"x" * 2048)
+    assert file_size(HOST, str(log)) == 2048
+    assert isinstance(file_size(HOST, str(tmp_path / "gone.log")), Unobserved)
+
+
+def test_small_container_log_passes_and_big_one_fails():
+    states = States(**{ENGINE.name: {"LogPath": "/x"}})
+    run(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): 5 * MB}, states, INVENTORY)
+    with pytest.raises(pytest.fail.Exception, match=r"at most 100 MB; saw 250.0 MB; fix: set log rotation"):
+        run(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): 250 * MB}, states, INVENTORY)
+
+
+def test_container_without_a_log_file_is_skipped_not_passed():
+    states = States(**{ENGINE.name: {"LogPath": "", "HostConfig": {"LogConfig": {"Type": "journald"}}}})
+    with pytest.raises(pytest.skip.Exception, match="journald"):
+        run(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): None}, states, INVENTORY)
+
+
+# -- image age -------------------------------------------------------------------
+
+def test_image_age_judges_the_containers_image():
+    states = States(**{ENGINE.name: {"Image": "sha256:new", "Config": {"Image": "nautilus/risk"}}})
+    df = {"Images": [{"Id": "sha256:new", "Created": time.time() - 3 * DAY_S, "RepoTags": ["nautilus/risk:1"]}]}
+    run(checks.test_image_age, ENGINE, states, df, INVENTORY)
+    df["Images"][0]["Created"] = time.time() - 200 * DAY_S
+    with pytest.raises(pytest.fail.Exception, match=r"within 90 days; saw nautilus/risk:1 built 200 days ago"):
+        run(checks.test_image_age, ENGINE, states, df, INVENTORY)
+
+
+# -- Prometheus --------------------------------------------------------------------
+
+UP = {"labels": {"job": "nautilus-engines", "instance": "analytics-engine:8100"}, "health": "up"}
+DOWN = {"labels": {"job": "nautilus-engines", "instance": "risk-engine:8200"}, "health": "down",
+        "lastError": "dial tcp: lookup risk-engine: no such host"}
+PROM = Prometheus("http://127.0.0.1:9090", 1, 1)
+
+
+def test_targets_all_up_pass_and_a_down_one_fails_by_name():
+    run(checks.test_prometheus_targets_up, PROM, [UP])
+    with pytest.raises(pytest.fail.Exception, match=r"all 2 active targets up; saw 1 not up: "
+                                                    r"nautilus-engines/risk-engine:8200: down \(dial tcp"):
+        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN])
+
+
+def test_no_active_target_fails_and_no_prometheus_skips():
+    with pytest.raises(pytest.fail.Exception, match="Prometheus scrapes nothing"):
+        run(checks.test_prometheus_targets_up, PROM, [])
+    with pytest.raises(pytest.skip.Exception, match="names no Prometheus"):
+        run(checks.test_prometheus_targets_up, None, None)
+
+
+def test_unreachable_prometheus_cannot_be_observed():
+    answer = Prometheus("http://127.0.0.1:1", 0.5, 0.5).targets()
+    assert isinstance(answer, Unobserved) and "connection refused" in answer.reason
+    with pytest.raises(Unobservable, match="connection refused"):
+        run(checks.test_prometheus_targets_up, PROM, answer)
+
+
+def test_prometheus_helpers():
+    assert [d.instance for d in down_targets([UP, DOWN])] == ["risk-engine:8200"]
+    assert instance_port("risk-engine:8200") == 8200 and instance_port("x") is None
+    assert series_values({"values": [[1, "NaN"], [2, "0.25"]]}) == [(2.0, 0.25)]
+
+
+def matrix(*values, **labels):
+    return [{"metric": labels, "values": [[1_700_000_000 + 3600 * i, str(v)] for i, v in enumerate(values)]}]
+
+
+ANALYTICS = INVENTORY.engines["analytics"]
+
+
+def test_weekly_response_times_judges_the_worst_hour():
+    run(trends.test_weekly_response_times, ANALYTICS, PROM, {"analytics": matrix(0.01, 0.2, "NaN")}, INVENTORY)
+    with pytest.raises(pytest.fail.Exception, match=r"every hourly mean of analytics_request_duration at most 1000 ms"
+                                                    r" this week; saw 1500 ms in the hour to .*1 slow hours of 3"):
+        run(trends.test_weekly_response_times, ANALYTICS, PROM, {"analytics": matrix(0.01, 1.5, 0.2)}, INVENTORY)
+
+
+def test_weekly_response_times_without_samples_cannot_be_observed_and_without_prometheus_skips():
+    with pytest.raises(Unobservable, match="no analytics_request_duration_sum/_count samples"):
+        run(trends.test_weekly_response_times, ANALYTICS, PROM, {"analytics": []}, INVENTORY)
+    with pytest.raises(pytest.skip.Exception, match="names no Prometheus"):
+        run(trends.test_weekly_response_times, ANALYTICS, None, {}, INVENTORY)
+
+
+def peaks(memory_mb, cores, port=9090):
+    labels = {"instance": f"127.0.0.1:{port}", "job": "x"}
+    return {"memory_bytes": matrix(memory_mb * MB, **labels), "cpu_cores": matrix(cores, **labels)}
+
+
+PROMETHEUS_STATES = States(**{"nautilus-prometheus": {"HostConfig": {"Memory": 256 * MB}}})
+
+
+def test_weekly_peaks_within_limits_pass():
+    verdict = run(trends.test_weekly_peak_resources, PROM, peaks(100, 0.1), PROMETHEUS_STATES, INVENTORY)
+    assert ("measured:targets_judged", "1") in verdict.records
+
+
+def test_weekly_memory_peak_above_limit_fails():
+    with pytest.raises(pytest.fail.Exception, match=r"prometheus memory 89.8 % of its 256 MB limit .*above 80 %"):
+        run(trends.test_weekly_peak_resources, PROM, peaks(230, 0.1), PROMETHEUS_STATES, INVENTORY)
+
+
+def test_weekly_cpu_peak_above_limit_fails():
+    with pytest.raises(pytest.fail.Exception, match=r"prometheus CPU 95 % \(of one core, over 5 min\)"):
+        run(trends.test_weekly_peak_resources, PROM, peaks(10, 0.95), PROMETHEUS_STATES, INVENTORY)
+
+
+def test_weekly_peaks_of_nothing_in_the_inventory_cannot_be_observed():
+    with pytest.raises(Unobservable, match="no process_resident_memory_bytes or process_cpu_seconds_total"):
+        run(trends.test_weekly_peak_resources, PROM, peaks(10, 0.1, port=9999), PROMETHEUS_STATES, INVENTORY)
