@@ -15,6 +15,15 @@ DISK_FIX = ("fix: remove unused images, stopped containers and build cache (dock
             "prune; docker builder prune) and old logs; never prune volumes, they hold the database and Redis data")
 
 
+def human(size: int) -> str:
+    """Bytes as GB, or MB when small enough that GB would read 0.
+
+    >>> human(12 * GIB), human(5 * 1024 ** 2)
+    ('12.0 GB', '5.0 MB')
+    """
+    return f"{size / GIB:.1f} GB" if size >= GIB / 10 else f"{size / 1024 ** 2:.1f} MB"
+
+
 def judge_disk(usage, limits, verdict, what: str) -> None:
     __tracebackhide__ = True
     verdict.evidence("df", {"path": usage.path, "mount": usage.mount, "size_gb": round(usage.size_kb / 1024 ** 2, 1),
@@ -75,11 +84,10 @@ def test_docker_disk_reclaimable(docker_df, inventory, verdict):
     verdict.evidence("reclaimable_gb", {**found.as_gb(),
                                         "unused_volumes_not_counted": round(found.volumes_not_counted / GIB, 2)})
     verdict.measured("reclaimable_gb", round(found.total / GIB, 2))
-    gb = found.as_gb()
     verdict.expect(found.total <= maximum * GIB, expected=f"at most {maximum:g} GB reclaimable",
-                   seen=f"{gb['total']:g} GB (images {gb['images']:g}, stopped containers {gb['stopped_containers']:g},"
-                        f" build cache {gb['build_cache']:g}); fix: docker image prune -a, docker container prune, "
-                        "docker builder prune (never --volumes: volumes hold data)")
+                   seen=f"{human(found.total)} (images {human(found.images)}, stopped containers "
+                        f"{human(found.containers)}, build cache {human(found.build_cache)}); fix: docker image prune -a,"
+                        " docker container prune, docker builder prune (never --volumes: volumes hold data)")
 
 
 @check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="warning",

@@ -96,14 +96,14 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
     image = images.get(image_id)
     if image is None:
         raise Unobservable(f"image {image_id} of {container.name} is not in docker system df")
-    age_days = round((time.time() - image["Created"]) / 86400, 1)
+    age_days = (time.time() - image["Created"]) / 86400
     limit = inventory.thresholds.image_max_age_days
     tags = image.get("RepoTags") or [(attrs.get("Config") or {}).get("Image") or image_id]
     verdict.evidence("image", {"id": image_id, "tags": tags, "created": time.strftime(
-        "%Y-%m-%d %H:%M UTC", time.gmtime(image["Created"])), "age_days": age_days})
-    verdict.measured("image_age_days", age_days)
+        "%Y-%m-%d %H:%M UTC", time.gmtime(image["Created"])), "age_days": round(age_days, 2)})
+    verdict.measured("image_age_days", round(age_days, 2))
     verdict.expect(age_days <= limit, expected=f"an image built within {limit:g} days",
-                   seen=f"{', '.join(tags)} built {age_days:g} days ago; fix: rebuild or pull the image for security "
+                   seen=f"{', '.join(tags)} built {age_days:.3g} days ago; fix: rebuild or pull the image for security "
                         "updates and recreate the container")
 
 

@@ -40,7 +40,7 @@ def test_weekly_response_times(engine, prometheus, response_trends, inventory, v
     verdict.measured("week_mean_ms", round(trend.mean * 1000, 2))
     verdict.measured("worst_hour_ms", round(worst_s * 1000, 2))
     verdict.expect(worst_s * 1000 <= limit, expected=f"every hourly mean of {metric} at most {limit:g} ms this week",
-                   seen=f"{worst_s * 1000:.0f} ms in the hour to {_when(when)} (week mean {trend.mean * 1000:.0f} ms,"
+                   seen=f"{worst_s * 1000:.4g} ms in the hour to {_when(when)} (week mean {trend.mean * 1000:.4g} ms,"
                         f" {sum(1 for _, v in trend.points if v * 1000 > limit)} slow hours of {len(trend.points)})")
 
 

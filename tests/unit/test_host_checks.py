@@ -164,7 +164,7 @@ def test_high_load_per_cpu_fails():
 
 
 def test_reclaimable_above_limit_fails_and_never_suggests_volumes():
-    with pytest.raises(pytest.fail.Exception, match=r"at most 10 GB reclaimable; saw 12 GB.*never --volumes"):
+    with pytest.raises(pytest.fail.Exception, match=r"at most 10 GB reclaimable; saw 12.0 GB \(images 8.0 GB, stopped containers 3.0 GB.*never --volumes"):
         run(checks.test_docker_disk_reclaimable, df(images_gb=8, stopped_gb=3, cache_gb=1, volume_gb=100), INVENTORY)
 
 
