@@ -74,6 +74,15 @@ def _forget(records: list[dict]) -> None:
         REGISTRY.unlink(missing_ok=True)
 
 
+def forget_container_faults() -> None:
+    """After `lab down`: what lived in containers and lab processes went with them.
+
+    Host files, PostgreSQL tables and Redis keys outlive the containers, so
+    their records stay for the next heal.
+    """
+    _forget([r for r in injected() if r["kind"] not in HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS])
+
+
 # -- inject ----------------------------------------------------------------------------
 
 def inject(kind: str, target: str, **params) -> str:

@@ -116,12 +116,13 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
 
 def down(volumes: bool = False) -> None:
     from .data_faults import stop_sessions
-    from .faults import release_port_holders
+    from .faults import forget_container_faults, release_port_holders
     release_port_holders()
     stop_sessions()
     ensure_docker()
     args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])
     compose(*args, env=compose_env())
+    forget_container_faults()
 
 
 def lab_containers() -> list:
