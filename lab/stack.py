@@ -1,6 +1,7 @@
 """Bring the lab up and down, and report its state."""
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import secrets
@@ -8,7 +9,7 @@ import time
 
 import docker
 
-from . import BACKUP_DIR, ENGINE_STATE_DIR, ENGINE_UID, LOG_DIR, PROJECT, STATE_DIR, LabError
+from . import BACKUP_DIR, LAB_DIR, ENGINE_STATE_DIR, ENGINE_UID, LOG_DIR, PROJECT, STATE_DIR, LabError
 from .base_image import ensure_base_image
 from .compose import compose
 from .docker_engine import ensure_docker
@@ -56,6 +57,7 @@ def up(rebuild_image: bool = False) -> None:
     ensure_volume_owners(env)
     print("[lab] starting the stack", flush=True)
     compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans", env=env)
+    settle()
     seconds = time.monotonic() - started
     print(f"[lab] all services healthy in {seconds:.1f}s", flush=True)
     from .maintenance import after_up
@@ -154,10 +156,37 @@ def wait_healthy(timeout_s: float = 90) -> None:
                    if c.attrs["State"].get("Health", {}).get("Status", "healthy") != "healthy"
                    or c.status != "running"]
         if not pending:
+            settle()
             return
         if time.monotonic() > deadline:
             raise LabError(f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
         time.sleep(1)
+
+
+def settle_seconds() -> float:
+    """The lab inventory's `min_uptime_s`: a container up for less is a fresh restart to the suite."""
+    import yaml
+    document = yaml.safe_load((LAB_DIR / "inventory.yaml").read_text()) or {}
+    return float((document.get("thresholds") or {}).get("min_uptime_s", 0))
+
+
+def settle() -> None:
+    """Wait until every lab container has run for `settle_seconds()`, so a healed lab is not a fresh restart."""
+    wanted = settle_seconds()
+    youngest = min((_up_for(c) for c in lab_containers() if c.status == "running"), default=wanted)
+    if youngest < wanted:
+        print(f"[lab] settling {wanted - youngest:.0f}s so no engine reads as freshly restarted", flush=True)
+        time.sleep(wanted - youngest)
+
+
+def _up_for(container) -> float:
+    started = container.attrs["State"].get("StartedAt", "")
+    head, _, frac = started.rstrip("Z").partition(".")
+    try:
+        since = datetime.datetime.fromisoformat(head).replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return 0.0
+    return (datetime.datetime.now(datetime.timezone.utc) - since).total_seconds()
 
 
 def require_running() -> None:

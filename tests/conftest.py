@@ -71,10 +71,15 @@ class CheckRun:
 
 
 def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
-    """Run the operational checks in a subprocess, as an SRE would, and read the JUnit result."""
+    """Run the operational checks in a subprocess, as an SRE would, and read the JUnit result.
+
+    Each test remembers its own runs (a state folder in its tmp_path), so restarts that
+    other lab tests caused on purpose are not this test's "restarts since the last run".
+    """
     junit = tmp_path / f"junit-{time.monotonic_ns()}.xml"
+    state = () if any(a.startswith("--state-dir") for a in args) else (f"--state-dir={tmp_path / 'state'}",)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
-           f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}", *args]
+           f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}", *state, *args]
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
     done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
