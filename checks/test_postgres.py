@@ -185,7 +185,8 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
 def test_postgres_unused_indexes(postgres_sample, verdict):
     pg = stats(postgres_sample, verdict)
     unused = pg.unused_indexes
-    verdict.evidence("unused", [f"{i['index']} on {i['table']} ({i['bytes']} bytes)" for i in unused])
+    verdict.evidence("unused", [f"{i['index']} on {i['table']} ({i['bytes'] if i['bytes'] is not None else '?'} bytes)"
+                                for i in unused])
     verdict.expect(not unused, expected="no non-unique index left unscanned",
                    seen=f"{len(unused)} never scanned since {pg.stats_since}: "
                         + ", ".join(f"{i['index']} on {i['table']}" for i in unused[:5])
@@ -197,8 +198,11 @@ def test_postgres_unused_indexes(postgres_sample, verdict):
 def test_postgres_largest_tables(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_table_max_gb
-    largest = sorted(pg.tables, key=lambda t: -t["total_bytes"])[:10]
+    locked = [t["name"] for t in pg.tables if t["total_bytes"] is None]  # sizing would wait on a lock
+    largest = sorted((t for t in pg.tables if t["total_bytes"] is not None), key=lambda t: -t["total_bytes"])[:10]
     verdict.evidence("largest", {t["name"]: gb(t["total_bytes"]) for t in largest})
+    if locked:
+        verdict.evidence("not_sized_locked", locked)
     if largest:
         verdict.measured("largest_gb", round(largest[0]["total_bytes"] / GB, 3))
     big = [t for t in largest if t["total_bytes"] > limit * GB]

@@ -46,23 +46,29 @@ SELECT a.pid, a.usename, a.application_name, host(a.client_addr) AS client_addr,
  WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()
    AND a.application_name IS DISTINCT FROM '{APPLICATION_NAME}'
 """
+# Sizing a relation takes a lock on it, so a table held (or awaited) in ACCESS EXCLUSIVE
+# mode would stall the whole sample until the statement timeout: such a size is left
+# unknown (NULL) instead. Seen on the lab: `held-lock` made every PostgreSQL check
+# "cannot observe" before this.
+LOCKED = ("EXISTS (SELECT 1 FROM pg_locks l WHERE l.relation = {rel} AND l.mode = 'AccessExclusiveLock' "
+          "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))")
 TABLES_SQL = """
 SELECT s.schemaname || '.' || s.relname AS name, s.n_live_tup AS live, s.n_dead_tup AS dead,
        s.n_tup_ins + s.n_tup_upd + s.n_tup_del AS writes,
        extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum)) / 86400 AS vacuum_age_days,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze)) / 86400 AS analyze_age_days,
-       pg_total_relation_size(s.relid) AS total_bytes
+       CASE WHEN {locked} THEN NULL ELSE pg_total_relation_size(s.relid) END AS total_bytes
   FROM pg_stat_user_tables s
-"""
+""".format(locked=LOCKED.format(rel="s.relid"))
 # Unique and primary-key indexes (and any backing a constraint) enforce something even when never read.
 UNUSED_INDEXES_SQL = """
 SELECT s.schemaname || '.' || s.relname AS "table", s.indexrelname AS index,
-       pg_relation_size(s.indexrelid) AS bytes
+       CASE WHEN {locked_table} OR {locked_index} THEN NULL ELSE pg_relation_size(s.indexrelid) END AS bytes
   FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid
  WHERE s.idx_scan = 0 AND NOT i.indisunique AND NOT i.indisprimary
    AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = s.indexrelid)
- ORDER BY bytes DESC
-"""
+ ORDER BY bytes DESC NULLS LAST
+""".format(locked_table=LOCKED.format(rel="s.relid"), locked_index=LOCKED.format(rel="s.indexrelid"))
 STATEMENTS_SQL = """
 SELECT queryid, calls, round({mean}::numeric, 1)::float AS mean_ms, left(query, 200) AS query,
        count(*) FILTER (WHERE {mean} > %(slow_ms)s) OVER () AS slow_count

@@ -239,3 +239,8 @@ def test_command_error_ratio_and_parsing():
     assert commands({"cmdstat_get": {"calls": 4, "usec": 1}})["get"]["failed_calls"] == 0
     assert error_pct({"calls": 99, "failed_calls": 1, "rejected_calls": 0}) == pytest.approx(1.01)
     assert error_pct({"calls": 0, "failed_calls": 0, "rejected_calls": 3}) == 100.0
+
+
+def test_a_locked_table_is_not_sized_and_not_judged():
+    locked = table("public.locked", size=None)
+    pgc.test_postgres_largest_tables(pg(tables=[locked, table()]), inventory=INV, verdict=Verdict("t"))
