@@ -111,10 +111,13 @@ def test_container_not_oom_killed(container, container_states, verdict):
     attrs = inspected(container, container_states, verdict)
     state, memory = attrs["State"], (attrs.get("HostConfig") or {}).get("Memory") or 0
     limit = f"{memory / 2**20:.0f} MiB" if memory else "no limit"
+    # Docker keeps OOMKilled after a policy restart but resets ExitCode to 0, so say which exit it was.
+    since = (f"Docker restarted it at {state.get('StartedAt')} (restart #{attrs.get('RestartCount') or 0})"
+             if state.get("Status") == "running" else f"now {state.get('Status')}, exit code {state.get('ExitCode')}")
     verdict.expect(not state.get("OOMKilled"), expected="State.OOMKilled false",
-                   seen=f"OOM-killed at its last exit ({state.get('FinishedAt')}, exit code {state.get('ExitCode')}, "
-                        f"memory limit {limit}; now {state.get('Status')}); fix: raise the memory limit in the compose "
-                        "file or find the leak (engine-memory-growth, diagnose-engine)")
+                   seen=f"OOM-killed when it last stopped ({state.get('FinishedAt')}, memory limit {limit}); {since}; "
+                        "fix: raise the memory limit in the compose file or find the leak (engine-memory-growth, "
+                        "diagnose-engine)")
 
 
 @check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="warning",

@@ -79,10 +79,13 @@ def test_restart_count_below_the_limit_passes():
 # -- one bad fact each ------------------------------------------------------------------
 
 def test_oom_killed_fails_with_when_and_the_limit():
-    with fails(r"OOM-killed at its last exit \(2025-08-01T11:00:00Z, exit code 137, memory limit 256 MiB; now running\)"):
+    with fails(r"OOM-killed when it last stopped \(2025-08-01T11:00:00Z, memory limit 256 MiB\); Docker restarted it "
+               r"at 2025-08-01T10:00:00.5Z \(restart #1\)"):
         checks.test_container_not_oom_killed(
-            ENGINE, states(State__OOMKilled=True, State__ExitCode=137, State__FinishedAt="2025-08-01T11:00:00Z"),
-            verdict())
+            ENGINE, states(State__OOMKilled=True, RestartCount=1, State__FinishedAt="2025-08-01T11:00:00Z"), verdict())
+    with fails(r"memory limit 256 MiB\); now exited, exit code 137"):
+        checks.test_container_not_oom_killed(
+            ENGINE, states(State__OOMKilled=True, State__Status="exited", State__ExitCode=137), verdict())
 
 
 @pytest.mark.parametrize("code,oom,said", [

@@ -1,0 +1,166 @@
+"""The container and resource checks against the lab: healthy passes; real kills, exits, OOM kills, leaks and CPU
+burns fail exactly the checks they should, and after healing the same checks pass again.
+
+Each test runs with its own copy of the lab inventory whose `state_dir` is the test's own folder, so the
+restart history it compares against is the one this test made, not another run's.
+"""
+from __future__ import annotations
+
+import time
+
+import docker
+import pytest
+import yaml
+
+from conftest import LAB_INVENTORY, run_checks
+
+MINE = ("container_not_oom or container_exit_code or container_restart_count or restarts_since_last_run or "
+        "healthcheck_configured or restart_policy or container_memory_limit or non_root or data_on_volumes or "
+        "log_rotation or container_memory_usage or container_cpu_usage or engine_memory_growth")
+
+
+def inventory(tmp_path, **thresholds) -> str:
+    """The lab inventory with this test's own state_dir (and threshold overrides), paths kept the lab's."""
+    document = yaml.safe_load(LAB_INVENTORY.read_text())
+    for key in ("log_dir", "backup_dir"):  # relative to the lab inventory, not to the copy
+        if document.get(key):
+            document[key] = str((LAB_INVENTORY.parent / document[key]).resolve())
+    document["state_dir"] = str(tmp_path / "state")
+    document.setdefault("thresholds", {}).update(thresholds)
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return f"--inventory={path}"
+
+
+def run(tmp_path, tier: str, selection: str, inv: str):
+    return run_checks(tmp_path, "-m", tier, "-k", selection, inv)
+
+
+def assert_failed_exactly(result, expected: set[str]) -> None:
+    assert result.outcomes, f"no checks ran:\n{result.output[-3000:]}"
+    assert result.failed == expected, (
+        f"unexpected failures: {sorted(result.failed - expected)}\nmissing failures: {sorted(expected - result.failed)}"
+        f"\n{result.output[-3000:]}")
+
+
+def stats(name: str) -> dict:
+    return docker.from_env(timeout=10).api.stats(name, stream=False)
+
+
+def eventually(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.usefixtures("lab")
+def test_healthy_lab_passes(tmp_path):
+    inv = inventory(tmp_path)
+    first = run(tmp_path, "daily", MINE, inv)
+    assert_failed_exactly(first, set())
+    since = {n: o for n, o in first.outcomes.items() if n.startswith("test_container_restarts_since_last_run[")}
+    assert len(since) == 14 and set(since.values()) == {"skipped"}  # the first run has nothing to compare
+    assert "first run: no earlier run recorded" in first.messages["test_container_restarts_since_last_run[nautilus-redis]"]
+    second = run(tmp_path, "daily", MINE, inv)
+    assert_failed_exactly(second, set())
+    assert {o for n, o in second.outcomes.items() if "restarts_since" in n} == {"passed"}
+    assert len([n for n in second.outcomes if n.startswith("test_container_cpu_usage[")]) == 14
+    weekly = run(tmp_path, "weekly", MINE, inv)
+    assert_failed_exactly(weekly, set())
+    assert sorted(n for n in weekly.outcomes if "data_on_volumes" in n) == [
+        "test_container_data_on_volumes[nautilus-postgres]", "test_container_data_on_volumes[nautilus-redis]"]
+    assert len([n for n in weekly.outcomes if n.startswith("test_engine_memory_growth[")]) == 9
+
+
+@pytest.mark.lab_fault
+def test_exit_and_oom_kill_are_seen_after_docker_restarted_them(tmp_path, fault, heal):
+    """Docker brings both back (ExitCode reads 0 again); OOMKilled, RestartCount and the history still tell."""
+    inv = inventory(tmp_path, restart_count_max=1)
+    selection = f"(ml-engine or portfolio-engine) and ({MINE})"
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())  # the reference run
+    fault("exit", "ml", "--code", "3")
+    fault("oom", "portfolio")
+    result = run(tmp_path, "daily", selection, inv)
+    assert_failed_exactly(result, {
+        "test_container_not_oom_killed[nautilus-portfolio-engine]",
+        "test_container_restart_count[nautilus-ml-engine]", "test_container_restart_count[nautilus-portfolio-engine]",
+        "test_container_restarts_since_last_run[nautilus-ml-engine]",
+        "test_container_restarts_since_last_run[nautilus-portfolio-engine]"})
+    assert "OOM-killed when it last stopped" in result.messages["test_container_not_oom_killed[nautilus-portfolio-engine]"]
+    assert "memory limit 256 MiB); Docker restarted it at" in \
+        result.messages["test_container_not_oom_killed[nautilus-portfolio-engine]"]
+    assert "Docker restarted it 1 times (RestartCount 0 -> 1)" in \
+        result.messages["test_container_restarts_since_last_run[nautilus-ml-engine]"]
+    assert "expected fewer than 1 restarts by Docker; saw 1 restarts" in \
+        result.messages["test_container_restart_count[nautilus-ml-engine]"]
+    heal()  # recreates both: a new container each, which the next run reports once
+    after = run(tmp_path, "daily", selection, inv)
+    assert_failed_exactly(after, {"test_container_restarts_since_last_run[nautilus-ml-engine]",
+                                  "test_container_restarts_since_last_run[nautilus-portfolio-engine]"})
+    assert "recreated (a new container id)" in after.messages["test_container_restarts_since_last_run[nautilus-ml-engine]"]
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())
+
+
+@pytest.mark.lab_fault
+def test_killed_engine_explains_137_without_calling_it_oom(tmp_path, fault, heal):
+    inv = inventory(tmp_path)
+    selection = f"strategy-engine and ({MINE})"
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())
+    fault("kill", "strategy")
+    result = run(tmp_path, "daily", selection, inv)
+    engine = "nautilus-strategy-engine"
+    assert_failed_exactly(result, {f"test_container_exit_code[{engine}]", f"test_container_memory_usage[{engine}]",
+                                   f"test_container_cpu_usage[{engine}]"})
+    said = result.messages[f"test_container_exit_code[{engine}]"]
+    assert "exit code 137: killed by a signal (docker kill, a stop timeout, or the kernel)" in said
+    assert "memory" not in said.split("remediation:")[0]
+    assert f"cannot observe: container {engine} is exited" in result.messages[f"test_container_cpu_usage[{engine}]"]
+    heal()  # starts it again: the next run sees that start once
+    after = run(tmp_path, "daily", selection, inv)
+    assert_failed_exactly(after, {f"test_container_restarts_since_last_run[{engine}]"})
+    assert "started again at" in after.messages[f"test_container_restarts_since_last_run[{engine}]"]
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())
+
+
+@pytest.mark.lab_fault
+def test_leak_fails_memory_usage_and_growth(tmp_path, fault, heal):
+    inv = inventory(tmp_path)
+    name = "nautilus-analytics-engine"
+    fault("leak", "analytics", "--mb-per-s", "50", "--max-mb", "190")
+
+    def percent() -> float:
+        s = stats(name)["memory_stats"]
+        return 100 * (s["usage"] - s["stats"].get("total_inactive_file", 0)) / s["limit"]
+
+    assert eventually(lambda: percent() > 82, 20), f"the leak never passed 82 % ({percent():.0f} %)"
+    result = run(tmp_path, "daily", "analytics-engine and (container_memory_usage or container_cpu_usage)", inv)
+    assert_failed_exactly(result, {f"test_container_memory_usage[{name}]"})
+    assert "expected memory at most 80 % of its limit" in result.messages[f"test_container_memory_usage[{name}]"]
+    assert "of 256 MiB): WARNING" in result.messages[f"test_container_memory_usage[{name}]"] or \
+        "of 256 MiB): CRITICAL" in result.messages[f"test_container_memory_usage[{name}]"]
+    # A slow leak on another engine, across the weekly window that all engines share.
+    fault("leak", "features", "--mb-per-s", "1", "--max-mb", "100")
+    growth = run(tmp_path, "weekly", "engine_memory_growth", inv)
+    assert_failed_exactly(growth, {"test_engine_memory_growth[features-engine]"})
+    assert "MB/min" in growth.messages["test_engine_memory_growth[features-engine]"]
+    heal()
+    assert_failed_exactly(run(tmp_path, "daily", "analytics-engine and container_memory_usage", inv), set())
+    assert_failed_exactly(run(tmp_path, "weekly", "engine_memory_growth and features", inv), set())
+
+
+@pytest.mark.lab_fault
+def test_cpu_burn_fails_cpu_usage(tmp_path, fault, heal):
+    inv = inventory(tmp_path)
+    name = "nautilus-factor-engine"
+    fault("cpu", "factor")
+    time.sleep(2)
+    result = run(tmp_path, "daily", "factor-engine and (container_cpu_usage or container_memory_usage)", inv)
+    assert_failed_exactly(result, {f"test_container_cpu_usage[{name}]"})
+    said = result.messages[f"test_container_cpu_usage[{name}]"]
+    assert "% of one core (HIGH; MODERATE above 50 %" in said, said
+    print("cpu fault measured:", said.split("saw ")[1].split(" of one core")[0])
+    heal()
+    assert_failed_exactly(run(tmp_path, "daily", "factor-engine and container_cpu_usage", inv), set())
