@@ -27,7 +27,8 @@ from .targets import ContainerTarget
 # The guide's greps. Full System Health Check and Log Management: grep -i "error\|exception\|failed".
 ERRORS = re.compile(r"error|exception|failed", re.IGNORECASE)
 # Slow Response Times: grep -i "slow\|timeout\|blocking"; Log Management: grep -E "slow|timeout|[0-9]{4,}ms".
-SLOW = re.compile(r"slow|timeout|blocking|[0-9]{4,}ms", re.IGNORECASE)
+# A duration counts from 1000 ms: not the decimals of one (Prometheus logs "wal_replay_duration=3.464223ms").
+SLOW = re.compile(r"slow|timeout|blocking|(?<![0-9.])[0-9]{4,}ms", re.IGNORECASE)
 # Weekly Maintenance Script: grep -i "error\|exception" over --since 168h (no "failed" there).
 WEEKLY_ERRORS = re.compile(r"error|exception", re.IGNORECASE)
 

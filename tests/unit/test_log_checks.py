@@ -71,7 +71,8 @@ def test_slow_pattern_matches(line):
     assert SLOW.search(line)
 
 
-@pytest.mark.parametrize("line", ["took 1500 ms", "took 999ms", "INFO all good"])
+@pytest.mark.parametrize("line", ["took 1500 ms", "took 999ms", "INFO all good",
+                                  'msg="WAL replay completed" wal_replay_duration=3.464223ms'])
 def test_slow_pattern_ignores_near_misses(line):
     assert not SLOW.search(line)
 
