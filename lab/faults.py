@@ -25,7 +25,8 @@ from .compose import compose
 from .stack import client, compose_env, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
-ENGINE_FAULTS = ("unhealthy", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
+ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
+                 "slow-log",
                  "leak", "cpu", "hang", "crash-loop", "exit", "oom")
 DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken")
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
@@ -35,7 +36,8 @@ WEBSOCKET_FAULTS = ("ws-connections",)                            # target: webs
 KINDS = ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS + WEBSOCKET_FAULTS
 # What these leave behind lives in the container itself (its log, RestartCount,
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
-RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom")
+# unhealthy and hang also leave 5xx answers in the engine's error counters.
+RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang")
 HOST = "host"
 HOLDER_MARK = "lab.port_holder"
 REGISTRY = STATE_DIR / "faults.json"

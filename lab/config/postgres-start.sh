@@ -29,8 +29,10 @@ CONF
 fi
 
 # The password is (re)applied at every start, so the volume always matches the
-# environment; quotes are doubled for SQL and the statement never reaches a log.
+# environment; quotes are doubled for SQL, and the statement reaches neither a log
+# nor pg_stat_statements (which records utility statements verbatim unless told not to).
 escaped=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
-echo "ALTER USER nautilus PASSWORD '$escaped';" | single_user nautilus
+printf "SET pg_stat_statements.track_utility = off;\nALTER USER nautilus PASSWORD '%s';\n" "$escaped" \
+  | single_user nautilus
 
 exec "$PGBIN/postgres" -D "$PGDATA"
