@@ -29,6 +29,11 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
         client.close()
         raise Unobservable(f"Redis at {spec.host}:{spec.port} refused the suite's password; check "
                            f"{spec.password_env or 'redis.password_env in the inventory'}") from None
+    except redis.ResponseError as exc:
+        client.close()
+        # Redis answers but refuses (MISCONF after a failed snapshot, LOADING, ...): it runs, so say what it said.
+        raise Unobservable(f"Redis at {spec.host}:{spec.port} answers but refuses commands: "
+                           f"{' '.join(str(exc).split())[:200]}") from None
     except redis.RedisError as exc:
         client.close()
         raise Unobservable(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "

@@ -1,0 +1,24 @@
+"""Every inventory setting is read by some code and documented in the README: no dead settings."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from observation.inventory import Inventory, Thresholds
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = "\n".join(p.read_text() for package in ("checks", "fixtures", "observation", "remediation", "reports")
+                 for p in (ROOT / package).glob("*.py") if p.name != "inventory.py")
+README = (ROOT / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", sorted(Thresholds.model_fields))
+def test_every_threshold_is_read_by_a_check_or_helper(name):
+    assert re.search(rf"\.{name}\b", CODE), f"thresholds.{name} is validated but no code reads it"
+
+
+@pytest.mark.parametrize("name", sorted(set(Thresholds.model_fields) | set(Inventory.model_fields)))
+def test_every_setting_is_in_the_readme(name):
+    assert f"`{name}`" in README, f"{name} is not documented in the README's inventory table"
