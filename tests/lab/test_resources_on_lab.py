@@ -157,7 +157,12 @@ def test_cpu_burn_fails_cpu_usage(tmp_path, fault, heal):
     name = "nautilus-factor-engine"
     fault("cpu", "factor")
     time.sleep(2)
-    result = run(tmp_path, "daily", "factor-engine and (container_cpu_usage or container_memory_usage)", inv)
+    # One busy core reads 84-100 % here (docker stats: 100 % is one core; 2 CPUs, shared with other work), so a
+    # reading that dips under 80 under contention is sampled again, up to three times.
+    for _ in range(3):
+        result = run(tmp_path, "daily", "factor-engine and (container_cpu_usage or container_memory_usage)", inv)
+        if result.failed:
+            break
     assert_failed_exactly(result, {f"test_container_cpu_usage[{name}]"})
     said = result.messages[f"test_container_cpu_usage[{name}]"]
     assert "% of one core (HIGH; MODERATE above 50 %" in said, said
