@@ -169,3 +169,39 @@ def test_cpu_burn_fails_cpu_usage(tmp_path, fault, heal):
     print("cpu fault measured:", said.split("saw ")[1].split(" of one core")[0])
     heal()
     assert_failed_exactly(run(tmp_path, "daily", "factor-engine and container_cpu_usage", inv), set())
+
+
+@pytest.mark.lab_fault
+def test_a_container_created_without_safeguards(tmp_path, lab, heal):
+    """The frontend recreated for real without health check, restart policy, memory limit, user and log rotation."""
+    client = docker.from_env(timeout=30)
+    original = client.containers.get("nautilus-frontend")
+    image, command = original.attrs["Config"]["Image"], original.attrs["Config"]["Cmd"]
+    original.stop(timeout=5)
+    original.rename("nautilus-frontend-aside")
+    bare = None
+    try:
+        bare = client.containers.run(image, command, name="nautilus-frontend", detach=True, user="root",
+                                     healthcheck={"test": ["NONE"]}, restart_policy={"Name": "no"},
+                                     log_config=docker.types.LogConfig(type="json-file", config={}))
+        selection = ("nautilus-frontend and (healthcheck_configured or restart_policy or container_memory_limit or "
+                     "non_root or log_rotation)")
+        inv = inventory(tmp_path)
+        daily, weekly = run(tmp_path, "daily", selection, inv), run(tmp_path, "weekly", selection, inv)
+        assert_failed_exactly(daily, {f"test_container_{c}[nautilus-frontend]"
+                                      for c in ("healthcheck_configured", "restart_policy", "memory_limit")})
+        assert_failed_exactly(weekly, {"test_container_non_root[nautilus-frontend]",
+                                       "test_container_log_rotation[nautilus-frontend]"})
+        assert "health check disabled (NONE)" in \
+            daily.messages["test_container_healthcheck_configured[nautilus-frontend]"]
+        assert "restart policy 'no'" in daily.messages["test_container_restart_policy[nautilus-frontend]"]
+        assert "user 'root'" in weekly.messages["test_container_non_root[nautilus-frontend]"]
+        assert "json-file without max-size" in weekly.messages["test_container_log_rotation[nautilus-frontend]"]
+    finally:
+        if bare is not None:
+            bare.remove(force=True)
+        original.rename("nautilus-frontend")
+        original.start()
+        heal()
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())
+    assert_failed_exactly(run(tmp_path, "weekly", selection, inv), set())
