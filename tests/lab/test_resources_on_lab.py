@@ -188,8 +188,9 @@ def test_a_container_created_without_safeguards(tmp_path, lab, heal):
                      "non_root or log_rotation)")
         inv = inventory(tmp_path)
         daily, weekly = run(tmp_path, "daily", selection, inv), run(tmp_path, "weekly", selection, inv)
-        assert_failed_exactly(daily, {f"test_container_{c}[nautilus-frontend]"
-                                      for c in ("healthcheck_configured", "restart_policy", "memory_limit")})
+        assert_failed_exactly(daily, {"test_container_healthcheck_configured[nautilus-frontend]",
+                                      "test_container_restart_policy[nautilus-frontend]",
+                                      "test_container_memory_limit[nautilus-frontend]"})
         assert_failed_exactly(weekly, {"test_container_non_root[nautilus-frontend]",
                                        "test_container_log_rotation[nautilus-frontend]"})
         assert "health check disabled (NONE)" in \
