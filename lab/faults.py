@@ -268,6 +268,11 @@ def heal(target: str | None = None) -> list[str]:
             done.append(f"unpaused {svc.container}")
         if svc.engine and container.status == "running" and svc.service not in recreate:
             _clear_engine_faults(svc, done)
+    if recreate:
+        # Before waiting: an engine still holding its fault (unhealthy, hang) would never turn healthy.
+        ordered = sorted(recreate)
+        compose("up", "-d", "--force-recreate", "--no-deps", *ordered, env=compose_env(), capture=True)
+        done.append(f"recreated {', '.join(ordered)} (fresh log, restart count and exit state)")
     wait_healthy()
     done += [f"started {name}" for name in sorted(stopped)]
     # Data faults need their service up, which wait_healthy has just made sure of.
@@ -280,11 +285,6 @@ def heal(target: str | None = None) -> list[str]:
         done += data.heal_redis(records)
     if target is None:
         done += data.heal_host([r for r in records if r["target"] == HOST])
-    if recreate:
-        ordered = sorted(recreate)
-        compose("up", "-d", "--force-recreate", "--no-deps", *ordered, env=compose_env(), capture=True)
-        done.append(f"recreated {', '.join(ordered)} (fresh log, restart count and exit state)")
-        wait_healthy()
     _forget(records)
     return done
 

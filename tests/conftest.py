@@ -73,11 +73,13 @@ class CheckRun:
 def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
     """Run the operational checks in a subprocess, as an SRE would, and read the JUnit result.
 
-    Each test remembers its own runs (a state folder in its tmp_path), so restarts that
-    other lab tests caused on purpose are not this test's "restarts since the last run".
+    Each run remembers only itself (a fresh state folder), so restarts that this or other lab
+    tests caused on purpose are not "restarts since the last run"; a test about that check
+    passes its own --state-dir to two runs.
     """
-    junit = tmp_path / f"junit-{time.monotonic_ns()}.xml"
-    state = () if any(a.startswith("--state-dir") for a in args) else (f"--state-dir={tmp_path / 'state'}",)
+    stamp = time.monotonic_ns()
+    junit = tmp_path / f"junit-{stamp}.xml"
+    state = () if any(a.startswith("--state-dir") for a in args) else (f"--state-dir={tmp_path / f'state-{stamp}'}",)
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
            f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}", *state, *args]
     full_env = dict(os.environ, **(env or {}))

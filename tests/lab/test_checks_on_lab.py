@@ -193,7 +193,10 @@ def test_stopped_engine_in_the_daily_tier(tmp_path, fault, heal):
     run = run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY)
     assert_failed_exactly(run, engine_down("strategy", 8700) | {
         "test_engine_health_latency[strategy-engine]", "test_engine_uptime[strategy-engine]",
-        "test_engine_bus_idle[strategy-engine]"})
+        "test_engine_bus_idle[strategy-engine]", "test_container_cpu_usage[nautilus-strategy-engine]",
+        "test_container_memory_usage[nautilus-strategy-engine]", "test_engine_error_rate[strategy-engine]",
+        "test_engine_metrics_readable[strategy-engine]", "test_engine_reaches_postgres[strategy-engine]",
+        "test_engine_reaches_redis[strategy-engine]"})
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY), set())
 
@@ -204,7 +207,7 @@ def test_removed_container(tmp_path, fault, heal):
     run = run_checks(tmp_path, "-m", "emergency", "-k", "frontend or 3000", *INVENTORY)
     assert_failed_exactly(run, {f"test_container_{c}[nautilus-frontend]"
                                 for c in ("exists", "running", "healthy", "not_restart_looping")}
-                          | {"test_port_open[port-3000]"})
+                          | {"test_port_open[port-3000]", "test_service_health_answers[frontend]"})
     assert "no such container" in run.messages["test_container_exists[nautilus-frontend]"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "frontend or 3000", *INVENTORY), set())

@@ -23,7 +23,8 @@ def test_map_and_checks_agree():
 
 
 def test_a_map_naming_an_unknown_check_is_caught():
-    broken = {"diagnostics": [{"section": "A > B", "item": "x", "checks": ["no-such-check"]}], "without_lab_fault": {}}
+    broken = {"diagnostics": [{"section": "A > B", "item": "x", "checks": ["no-such-check"]}], "without_lab_fault": {},
+              "lowered_bound": {}}
     found = problems(CHECKS, broken, None)
     assert "diagnostics[0] (x): no check 'no-such-check'" in found
     assert any("covers no diagnostic" in p for p in found)
