@@ -146,4 +146,7 @@ ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     "diagnose-engine": diagnose_engine,
     "check-messagebus": check_messagebus,
     "free-port": free_port,
+    # -- helpers that fit a diagnosis (container and database states) --
+    # -- the guide's procedures (emergency restart, isolation, rebuild) --
+    # -- maintenance (safe: run by --remediate) --
 }

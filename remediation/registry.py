@@ -38,6 +38,9 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
     HelperInfo("free-port", "say which process or container holds a port (never kills)", False, "port", read_only=True),
     HelperInfo("restart-redis", "restart the Redis container after saving its diagnostics", True, None),
     HelperInfo("restart-postgres", "restart the PostgreSQL container after saving its diagnostics", True, None),
+    # -- helpers that fit a diagnosis (container and database states) --
+    # -- the guide's procedures (emergency restart, isolation, rebuild) --
+    # -- maintenance (safe: run by --remediate) --
 )}
 
 

@@ -106,22 +106,31 @@ def dilute_errors(engine: str, below_pct: float = 4.0) -> None:
 @pytest.mark.lab_fault
 def test_failing_requests_raise_the_error_rate(tmp_path, fault, heal):
     """Real failing requests: a guide-flavour engine answers /health 503 while unhealthy, and the engine counts
-    every 5xx answer as an error. The counters last until the engine restarts, so the test dilutes them with
-    good requests afterwards instead of restarting it (a restart would fail the uptime checks of others)."""
+    every 5xx answer as an error. The fault is cleared on the engine itself (not healed) so its counters stay;
+    heal then gives it a fresh container, whose counters start at zero."""
     total, errors = counters("strategy")
     failing = max(1, math.ceil((0.08 * total - errors) / 0.92))  # errors to reach about 8% of requests
     fault("unhealthy", "strategy")
-    try:
-        hit("strategy", failing)
-    finally:
-        heal()
+    hit("strategy", failing)
+    requests.delete("http://127.0.0.1:8700/_lab/faults/unhealthy", timeout=5).raise_for_status()
+    wait_docker_healthy("nautilus-strategy-engine")
     run = run_checks(tmp_path, *ARGS, "-k", "strategy")
     assert_failed_exactly(run, {"test_engine_error_rate[strategy-engine]"})
     message = run.messages["test_engine_error_rate[strategy-engine]"]
     assert "expected at most 5% of requests ending in an error (counters since the engine started)" in message
     assert "since start" in message.split("; saw ", 1)[1]
-    dilute_errors("strategy")
+    heal()
     passes_again(tmp_path, "-k", "strategy")
+
+
+def wait_docker_healthy(container: str, timeout_s: float = 30) -> None:
+    import docker
+    engine = docker.from_env(timeout=10).containers.get(container)
+    deadline = time.monotonic() + timeout_s
+    while engine.attrs["State"].get("Health", {}).get("Status") != "healthy":
+        assert time.monotonic() < deadline, f"Docker never marked {container} healthy again"
+        time.sleep(1)
+        engine.reload()
 
 
 @pytest.mark.lab_fault

@@ -76,4 +76,4 @@ def test_crash_loop_is_detected_and_diagnosed(tmp_path, fault):
 def test_check_messagebus_sees_the_engine_missing(tmp_path, fault):
     fault("bus-down", "ml")
     done = remediation("check-messagebus", "ml", tmp_path=tmp_path)
-    assert "client nautilus-ml-engine: ABSENT" in done.stdout
+    assert "a Redis client named nautilus-ml-engine: ABSENT from CLIENT LIST" in done.stdout

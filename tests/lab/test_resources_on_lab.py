@@ -33,7 +33,7 @@ def inventory(tmp_path, **thresholds) -> str:
 
 
 def run(tmp_path, tier: str, selection: str, inv: str):
-    return run_checks(tmp_path, "-m", tier, "-k", selection, inv)
+    return run_checks(tmp_path, "-m", tier, "-k", selection, inv, f"--state-dir={tmp_path / 'state'}")
 
 
 def assert_failed_exactly(result, expected: set[str]) -> None:
