@@ -24,7 +24,7 @@ def timed(cmd: list[str], env: dict, must_pass: bool = True) -> tuple[float, str
     started = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
-    summary = (re.findall(r"=+ (.*) in [\d.]+s", done.stdout) or [f"exit {done.returncode}"])[-1]
+    summary = (re.findall(r"^=*\s*(\d+ \w.*?) in [\d.]+s", done.stdout, re.M) or [f"exit {done.returncode}"])[-1]
     if must_pass and done.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return elapsed, summary

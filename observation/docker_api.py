@@ -5,6 +5,7 @@ through `Docker`; tests pass any object with the low-level client's methods.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ from .inventory import DockerHost, Inventory
 from .lazy import Lazy
 
 API_TIMEOUT_S = 10  # every Docker API call; a restart adds its own stop timeout to this
+STATS_GAP_S = 0.5  # between the two readings CPU % is computed from
 
 
 def connect(host: DockerHost) -> docker.APIClient:
@@ -71,9 +73,22 @@ class Docker:
                          tail=tail, since=since)
         return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
 
-    def stats(self, name: str) -> dict:
-        """One `docker stats --no-stream` sample (the daemon takes two readings about a second apart)."""
-        return self._call(f"sample the stats of {name}", name, self.api.stats, name, stream=False)
+    def stats(self, name: str, gap_s: float = STATS_GAP_S) -> dict:
+        """One `docker stats --no-stream` sample: two one-shot readings `gap_s` apart, CPU measured between them.
+
+        The daemon's own no-stream sample waits two seconds per call; two one-shot readings
+        cost the gap and a few milliseconds, and CPU is still judged over an interval.
+        """
+        what = f"sample the stats of {name}"
+        try:
+            first = self._call(what, name, self.api.stats, name, stream=False, one_shot=True)
+        except Unobservable as exc:
+            if "one-shot" not in str(exc) and "one_shot" not in str(exc):
+                raise
+            return self._call(what, name, self.api.stats, name, stream=False)  # daemon older than API 1.41
+        time.sleep(gap_s)
+        second = self._call(what, name, self.api.stats, name, stream=False, one_shot=True)
+        return {**second, "precpu_stats": first.get("cpu_stats") or {}}
 
     def info(self) -> dict:
         return self._call("answer docker info", None, self.api.info)
