@@ -76,9 +76,12 @@ class FakeAPI:
         lines = self._get(name)["logs"].splitlines(keepends=True)
         return "".join(lines if tail == "all" else lines[-tail:]).encode()
 
-    def stats(self, name, stream=True, **_):
-        return {"cpu_stats": {"cpu_usage": {"total_usage": 3_000}, "system_cpu_usage": 20_000, "online_cpus": 2},
-                "precpu_stats": {"cpu_usage": {"total_usage": 1_000}, "system_cpu_usage": 10_000},
+    def stats(self, name, stream=True, one_shot=None, **_):
+        # Each one-shot reading is a moment later: 2000 more CPU time of 10000 more system time, on 2 CPUs.
+        self.readings = getattr(self, "readings", 0) + 1
+        return {"cpu_stats": {"cpu_usage": {"total_usage": 1_000 + 2_000 * self.readings},
+                              "system_cpu_usage": 10_000 * self.readings, "online_cpus": 2},
+                "precpu_stats": {},
                 "memory_stats": {"usage": 220 * 2**20, "limit": 256 * 2**20, "stats": {"inactive_file": 20 * 2**20}}}
 
     def start(self, name):
