@@ -8,5 +8,6 @@ pytest_plugins = [
     "fixtures.engine_samples",
     "fixtures.database_samples",
     "fixtures.log_samples",
+    "fixtures.remediate",
     "reports.plugin",
 ]

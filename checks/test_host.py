@@ -77,7 +77,7 @@ def test_host_cpu_load(host_facts, inventory, verdict):
 
 
 @check("docker-disk-reclaimable", "Docker holds little reclaimable space (unused images, stopped containers, build cache)",
-       tiers=DAILY, severity="warning", guide=FULL_HEALTH)
+       tiers=DAILY, severity="warning", guide=FULL_HEALTH, remedy="docker-cleanup")
 def test_docker_disk_reclaimable(docker_df, inventory, verdict):
     found = reclaimable(verdict.observed(docker_df))
     maximum = inventory.thresholds.docker_reclaimable_max_gb

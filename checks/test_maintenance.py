@@ -40,7 +40,7 @@ def test_backup_today(backup_sample, verdict):
 
 
 @check("logs-rotated", "The log directory holds no old uncompressed or expired *.log files", tiers=DAILY,
-       severity="warning", guide=LOG_MANAGEMENT)
+       severity="warning", guide=LOG_MANAGEMENT, remedy="rotate-logs")
 def test_logs_rotated(log_rotation, inventory, verdict):
     found = verdict.observed(log_rotation)
     t = inventory.thresholds

@@ -11,10 +11,12 @@ from collections import Counter
 
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.postgres_stats import (
+    DEAD_TUPLES_MIN_ROWS,
     PostgresStats,
+    bloated_tables,
     dead_ratio_pct,
+    overdue_tables,
     session_line,
-    stale_maintenance,
 )
 
 from .guide import (
@@ -27,7 +29,6 @@ from .guide import (
 )
 
 GB = 1024 ** 3
-DEAD_TUPLES_MIN_ROWS = 1000  # smaller tables: a few dead rows make a large ratio that costs nothing
 IDLE_IN_TRANSACTION = ("idle in transaction", "idle in transaction (aborted)")
 
 
@@ -152,12 +153,12 @@ def test_postgres_slow_queries(postgres_sample, inventory, verdict):
 
 
 @check("postgres-dead-tuples", "No table carries more dead rows than the limit", tiers=WEEKLY, severity="warning",
-       guide=DB_MAINTENANCE)
+       guide=DB_MAINTENANCE, remedy="vacuum-analyze")
 def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_dead_tuples_max_pct
     judged = [t for t in pg.tables if t["live"] + t["dead"] > DEAD_TUPLES_MIN_ROWS]
-    bloated = sorted((t for t in judged if dead_ratio_pct(t) > limit), key=lambda t: -dead_ratio_pct(t))
+    bloated = bloated_tables(pg.tables, limit)  # the tables the vacuum-analyze helper vacuums
     verdict.evidence("tables", {t["name"]: f"{t['dead']} dead of {t['live'] + t['dead']} ({dead_ratio_pct(t):g} %)"
                                 for t in judged})
     verdict.expect(not bloated, expected=f"at most {limit:g} % dead rows in each table of over "
@@ -167,13 +168,11 @@ def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
 
 
 @check("postgres-vacuum-recent", "Written tables were vacuumed and analyzed recently", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE)
+       severity="warning", guide=WEEKLY_MAINTENANCE, remedy="vacuum-analyze")
 def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_vacuum_max_age_days
-    written = [t for t in pg.tables if t["writes"] > 0]
-    overdue = {t["name"]: problems for t in written
-               if (problems := stale_maintenance(t, limit, pg.stats_window_days))}
+    overdue = overdue_tables(pg.tables, limit, pg.stats_window_days)  # the vacuum-analyze helper's tables too
     verdict.evidence("overdue", overdue)
     verdict.expect(not overdue, expected=f"every written table vacuumed and analyzed within {limit:g} days",
                    seen="; ".join(f"{name}: {', '.join(p)}" for name, p in list(overdue.items())[:5])

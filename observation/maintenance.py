@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from .errors import Unobserved, describe
@@ -141,6 +141,7 @@ class LogRotation:
     expired: list[FileEntry]  # *.log older than the delete age
     total_files: int
     exists: bool = True
+    expired_archives: list[FileEntry] = field(default_factory=list)  # *.log.gz older than the delete age
 
 
 def judge_rotation(directory: str, files: list[FileEntry], now: float, compress_after_days: float,
@@ -151,20 +152,28 @@ def judge_rotation(directory: str, files: list[FileEntry], now: float, compress_
     >>> files = [FileEntry("/l/a.log", 1, now - 8 * 86400), FileEntry("/l/b.log", 1, now - 31 * 86400),
     ...          FileEntry("/l/c.log.gz", 1, now - 40 * 86400), FileEntry("/l/d.log", 1, now - 86400)]
     >>> r = judge_rotation("/l", files, now, 7, 30)
-    >>> [f.path for f in r.uncompressed], [f.path for f in r.expired]
-    (['/l/a.log'], ['/l/b.log'])
+    >>> [f.path for f in r.uncompressed], [f.path for f in r.expired], [f.path for f in r.expired_archives]
+    (['/l/a.log'], ['/l/b.log'], ['/l/c.log.gz'])
     """
     logs = [f for f in files if f.path.endswith(".log")]
     expired = [f for f in logs if now - f.mtime > delete_after_days * DAY_S]
     uncompressed = [f for f in logs if compress_after_days * DAY_S < now - f.mtime <= delete_after_days * DAY_S]
+    # Archives past the delete age: not judged by logs-rotated, deleted by the rotate-logs helper.
+    archives = [f for f in files if f.path.endswith(".log.gz") and now - f.mtime > delete_after_days * DAY_S]
     by_age = lambda f: f.mtime  # noqa: E731 - oldest first
-    return LogRotation(directory, sorted(uncompressed, key=by_age), sorted(expired, key=by_age), len(files))
+    return LogRotation(directory, sorted(uncompressed, key=by_age), sorted(expired, key=by_age), len(files),
+                       expired_archives=sorted(archives, key=by_age))
 
 
 def sample_log_rotation(host, directory: str, compress_after_days: float, delete_after_days: float,
                         now: float | None = None) -> LogRotation | Unobserved:
+    """The platform's logs: regular files directly in `directory` (no subfolder, no symlink: `find -type f`).
+
+    The logs-rotated check judges this selection and the rotate-logs helper acts on it, so what one flags the
+    other fixes, and a backup folder or anything linked from elsewhere is never touched.
+    """
     try:
-        files = list_files(host, directory)
+        files = list_files(host, directory, recursive=False)
     except Exception as exc:
         return Unobserved(f"cannot read {directory}: {describe(exc)}")
     if isinstance(files, Unobserved):

@@ -191,3 +191,24 @@ def session_line(s: dict, age_key: str) -> str:
     """
     return (f"pid {s['pid']} (app {s.get('application_name') or '-'}, client {s.get('client_addr') or 'local'}) "
             f"{float(s[age_key] or 0):.0f} s")
+
+
+DEAD_TUPLES_MIN_ROWS = 1000  # smaller tables: a few dead rows make a large ratio that costs nothing
+
+
+def bloated_tables(tables: list[dict], max_pct: float, min_rows: int = DEAD_TUPLES_MIN_ROWS) -> list[dict]:
+    """Tables of over `min_rows` rows with more than `max_pct` % dead rows, worst first (postgres-dead-tuples;
+    the vacuum-analyze helper vacuums the same).
+
+    >>> [t["name"] for t in bloated_tables([{"name": "a", "live": 2000, "dead": 18000},
+    ...                                      {"name": "b", "live": 10, "dead": 90}], 20)]
+    ['a']
+    """
+    judged = [t for t in tables if t["live"] + t["dead"] > min_rows]
+    return sorted((t for t in judged if dead_ratio_pct(t) > max_pct), key=lambda t: -dead_ratio_pct(t))
+
+
+def overdue_tables(tables: list[dict], max_age_days: float, window_days: float) -> dict[str, list[str]]:
+    """Written tables whose vacuum or analyze is overdue, with what is (postgres-vacuum-recent; vacuum-analyze)."""
+    return {t["name"]: problems for t in tables
+            if t["writes"] > 0 and (problems := stale_maintenance(t, max_age_days, window_days))}

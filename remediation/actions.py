@@ -14,7 +14,7 @@ from typing import Callable
 
 from observation.docker_api import Docker, State
 
-from . import audit
+from . import audit, maintenance
 from .bundle import CONTENTS, default_dir, write_bundle
 from .context import Context
 from .diagnose import diagnose_engine, diagnose_startup
@@ -149,4 +149,8 @@ ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     # -- helpers that fit a diagnosis (container and database states) --
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
     # -- maintenance (safe: run by --remediate) --
+    "vacuum-analyze": maintenance.vacuum_analyze,
+    "redis-rewrite-aof": maintenance.redis_rewrite_aof,
+    "rotate-logs": maintenance.rotate_logs,
+    "docker-cleanup": maintenance.docker_cleanup,
 }

@@ -41,6 +41,15 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
     # -- helpers that fit a diagnosis (container and database states) --
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
     # -- maintenance (safe: run by --remediate) --
+    # Safe: none stops a service or loses data (see remediation/maintenance.py), so --apply asks nothing.
+    HelperInfo("vacuum-analyze", "VACUUM ANALYZE the tables the checks flag, else the database (never FULL: "
+               "reads and writes go on)", False, "table"),
+    HelperInfo("redis-rewrite-aof", "BGREWRITEAOF when AOF is on (Redis keeps serving), wait for it, report "
+               "its status", False, None),
+    HelperInfo("rotate-logs", "gzip old *.log in log_dir atomically, delete expired ones (never symlinks, "
+               "subfolders or backups)", False, None),
+    HelperInfo("docker-cleanup", "remove stopped non-platform containers and untagged unused images (never "
+               "volumes, never platform containers)", False, None),
 )}
 
 

@@ -94,12 +94,13 @@ def test_rotated_log_directory_passes(tmp_path):
 
 def test_old_uncompressed_and_expired_logs_fail_listing_the_files(tmp_path):
     (tmp_path / "sub").mkdir()
-    for name, days in (("week.log", 9), ("sub/month.log", 45), ("fresh.log", 1)):
+    # Only files directly in the folder are platform logs (the rotate-logs helper acts on the same selection).
+    for name, days in (("week.log", 9), ("month.log", 45), ("fresh.log", 1), ("sub/elsewhere.log", 45)):
         (tmp_path / name).write_text("x")
         aged(tmp_path / name, days)
     found = sample_log_rotation(HOST, str(tmp_path), 7, 30)
     with pytest.raises(pytest.fail.Exception, match=r"1 \*\.log older than 7 days not compressed: .*week.log \(9 days"
-                                                    r".*1 \*\.log older than 30 days not deleted: .*sub/month.log"):
+                                                    r".*1 \*\.log older than 30 days not deleted: .*/month.log \(45"):
         run(checks.test_logs_rotated, found, INVENTORY)
 
 

@@ -1,0 +1,501 @@
+"""The guide's maintenance as helpers: VACUUM ANALYZE, BGREWRITEAOF, log rotation, Docker cleanup.
+
+All four are *safe*: a dry run without --apply, act with --apply, one audit line
+per applied run, and no confirmation, because none of them stops anything or
+loses data:
+- vacuum-analyze runs plain VACUUM (never FULL), which takes a SHARE UPDATE
+  EXCLUSIVE lock: reads and writes go on; statement and lock timeouts bound it;
+- redis-rewrite-aof asks Redis for BGREWRITEAOF: a forked child writes the new
+  AOF while Redis serves, and the old AOF stays until the new one is complete;
+- rotate-logs gzips old *.log directly in log_dir (atomically: the log goes only
+  after its .gz is on disk and verified) and deletes expired *.log/*.log.gz;
+  never a symlink, never a subfolder, never the backup folder;
+- docker-cleanup removes stopped containers that are not the platform's (their
+  volumes kept) and untagged images no remaining container uses; never a
+  platform container, never a volume, never build cache in use.
+
+Each picks its work with the code the matching check judges with, so what the
+check flags is what the helper fixes (`pytest --remediate` relies on it).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import redis
+from psycopg import sql
+
+from observation.host_facts import reclaimable
+from observation.maintenance import FileEntry, LogRotation, sample_log_rotation
+from observation.postgres import connect_postgres
+from observation.postgres_stats import bloated_tables, dead_ratio_pct, overdue_tables, postgres_stats
+from observation.redis_bus import connect_redis
+
+from . import audit
+from .context import Context
+from .errors import ContainerMissing, RemediationError, Unobservable, describe, short_reason
+from .targets import platform_containers
+
+MAINTENANCE_HELPERS = ("vacuum-analyze", "redis-rewrite-aof", "rotate-logs", "docker-cleanup")
+
+VACUUM_STATEMENT_TIMEOUT_S = 600  # one table's (or the database's) VACUUM ANALYZE is cancelled after this long
+VACUUM_LOCK_TIMEOUT_S = 10  # VACUUM waits this long for a table someone holds exclusively, then skips it
+AOF_REWRITE_WAIT_S = 120  # how long to wait for a BGREWRITEAOF to finish
+AOF_POLL_S = 0.5
+GZIP_CHUNK = 1 << 20
+GIB = 1024 ** 3
+
+# Seams for the unit tests: connections and the host the log folder is listed on.
+postgres_connect = connect_postgres
+redis_connect = connect_redis
+
+
+def local_host():
+    import testinfra
+    return testinfra.get_host("local://")
+
+
+def _numbered(steps: list[str]) -> list[str]:
+    return [f"{i}. {step}" for i, step in enumerate(steps, 1)]
+
+
+def _dry_run(ctx: Context, header: str, plan: list[str]) -> int:
+    ctx.say(f"dry run of {header}; with --apply it would:")
+    for line in _numbered(plan):
+        ctx.say(line)
+    ctx.say("dry run: nothing changed; add --apply to do it (a safe helper: no confirmation is asked)")
+    return 0
+
+
+def _no_argument(helper: str, argument: str | None) -> None:
+    if argument:
+        raise RemediationError(f"{helper}: takes no target (got {argument!r})")
+
+
+def _audited(ctx: Context, helper: str, target: str, outcome: str) -> None:
+    audit.append(ctx.audit_path, audit.record(helper, target, ctx.redactor.redact_text(outcome)))
+    ctx.say(f"audit: one line appended to {ctx.audit_path}")
+
+
+def _human(size: float) -> str:
+    """
+    >>> _human(5_000_000), _human(3 * 1024 ** 3), _human(0)
+    ('4.8 MB', '3.00 GB', '0 B')
+    """
+    if size >= GIB:
+        return f"{size / GIB:.2f} GB"
+    if size >= 1024 ** 2:
+        return f"{size / 1024 ** 2:.1f} MB"
+    return f"{size / 1024:.1f} KB" if size >= 1024 else f"{size:.0f} B"
+
+
+# -- vacuum-analyze -------------------------------------------------------------------------------
+
+def vacuum_targets(stats, thresholds) -> dict[str, str]:
+    """The tables postgres-dead-tuples and postgres-vacuum-recent flag, each with why."""
+    found = {t["name"]: f"{dead_ratio_pct(t):g} % dead ({t['dead']} of {t['live'] + t['dead']} rows)"
+             for t in bloated_tables(stats.tables, thresholds.db_dead_tuples_max_pct)}
+    for name, overdue in overdue_tables(stats.tables, thresholds.db_vacuum_max_age_days,
+                                        stats.stats_window_days).items():
+        found[name] = "; ".join(filter(None, (found.get(name), ", ".join(overdue))))
+    return found
+
+
+def vacuum_statement(table: str | None) -> sql.Composable:
+    """Plain VACUUM (ANALYZE): never FULL, which rewrites the table under an ACCESS EXCLUSIVE lock.
+
+    >>> vacuum_statement("public.lab_bloat")
+    Composed([SQL('VACUUM (ANALYZE) '), Identifier('public', 'lab_bloat')])
+    """
+    if table is None:
+        return sql.SQL("VACUUM (ANALYZE)")
+    return sql.SQL("VACUUM (ANALYZE) ") + sql.Identifier(*table.split(".", 1))
+
+
+def _dead(stats) -> dict[str, int]:
+    return {t["name"]: t["dead"] for t in stats.tables}
+
+
+def vacuum_analyze(ctx: Context, argument: str | None, apply: bool) -> int:
+    inventory = ctx.inventory
+    conn = postgres_connect(inventory)
+    try:
+        before = postgres_stats(conn, inventory.thresholds.slow_query_ms)
+        flagged = vacuum_targets(before, inventory.thresholds)
+        known = {t["name"] for t in before.tables}
+        if argument:
+            if argument not in known:
+                raise RemediationError(f"vacuum-analyze: {argument!r} is not a table of {before.database}; valid: "
+                                       f"{', '.join(sorted(known)) or 'none'} (or no target: the flagged tables)")
+            tables: list[str | None] = [argument]
+            reasons = {argument: flagged.get(argument, "named on the command line")}
+        elif flagged:
+            tables, reasons = list(flagged), flagged
+        else:
+            tables, reasons = [None], {None: "no table is flagged by postgres-dead-tuples or postgres-vacuum-recent"}
+        where = f"database {before.database} at {inventory.postgres.host}:{inventory.postgres.port}"
+        plan = [f"SET statement_timeout = {VACUUM_STATEMENT_TIMEOUT_S} s and lock_timeout = {VACUUM_LOCK_TIMEOUT_S} s"
+                " (a VACUUM that waits for a lock or runs too long is cancelled; never VACUUM FULL: it locks)"]
+        plan += [f"VACUUM (ANALYZE) {table or 'the whole database ' + before.database}: {reasons[table]}"
+                 for table in tables]
+        plan += ["read pg_stat_user_tables again and show dead rows before -> after",
+                 f"append the outcome to the audit log {ctx.audit_path}"]
+        if not apply:
+            return _dry_run(ctx, f"vacuum-analyze on {where}", plan)
+        audit.ensure_writable(ctx.audit_path)
+        done, failed = [], []
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SET statement_timeout = '{VACUUM_STATEMENT_TIMEOUT_S}s'")
+                cur.execute(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT_S}s'")
+                for table in tables:
+                    label, started = table or f"database {before.database}", ctx.clock()
+                    try:
+                        cur.execute(vacuum_statement(table))
+                        done.append(f"{label} in {ctx.clock() - started:.1f} s")
+                    except psycopg.errors.QueryCanceled as exc:
+                        failed.append(f"{label}: cancelled ({' '.join(str(exc).split())[:120]})")
+                    except psycopg.Error as exc:
+                        failed.append(f"{label}: {' '.join(str(exc).split())[:160]}")
+            after = _dead(postgres_stats(conn, inventory.thresholds.slow_query_ms))
+        except BaseException as exc:
+            _audited(ctx, "vacuum-analyze", where, f"failed: {type(exc).__name__}: {describe(exc)}")
+            raise
+        dead_before = _dead(before)
+        for table in (t for t in tables if t):
+            ctx.say(f"{table}: dead rows {dead_before.get(table, '?')} -> {after.get(table, '?')}")
+        outcome = (f"VACUUM ANALYZE done: {', '.join(done) or 'nothing'}"
+                   + (f"; failed: {'; '.join(failed)}" if failed else ""))
+        ctx.say(outcome)
+        _audited(ctx, "vacuum-analyze", where, outcome)
+        return 1 if failed else 0
+    except psycopg.Error as exc:
+        raise Unobservable(f"PostgreSQL: {' '.join(str(exc).split())[:200]}") from None
+    finally:
+        conn.close()
+
+
+# -- redis-rewrite-aof ----------------------------------------------------------------------------
+
+def _rewriting(info: dict) -> bool:
+    return bool(info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled"))
+
+
+def redis_rewrite_aof(ctx: Context, argument: str | None, apply: bool) -> int:
+    _no_argument("redis-rewrite-aof", argument)
+    spec = ctx.inventory.redis
+    where = f"Redis {spec.host}:{spec.port}"
+    client = redis_connect(ctx.inventory)
+    try:
+        info = client.info("persistence")
+        if not info.get("aof_enabled"):
+            ctx.say(f"{where}: AOF is off (appendonly no): there is no AOF to rewrite; nothing to do "
+                    f"(rdb_last_bgsave_status is {info.get('rdb_last_bgsave_status')})")
+            return 0
+        state = (f"AOF on, {_human(info.get('aof_current_size') or 0)}, aof_last_bgrewrite_status "
+                 f"{info.get('aof_last_bgrewrite_status')}, aof_last_write_status {info.get('aof_last_write_status')}")
+        running = _rewriting(info)
+        start = ("a rewrite is already running: start none, only wait for it" if running else
+                 "BGREWRITEAOF: a forked child writes a compact AOF while Redis keeps serving; the old AOF stays "
+                 "until the new one is complete")
+        plan = [start, f"wait up to {AOF_REWRITE_WAIT_S} s (every {AOF_POLL_S:g} s) until aof_rewrite_in_progress"
+                       " and aof_rewrite_scheduled are 0",
+                "report aof_last_bgrewrite_status", f"append the outcome to the audit log {ctx.audit_path}"]
+        if running:
+            ctx.say(f"{where}: an AOF rewrite is already running")
+        if not apply:
+            return _dry_run(ctx, f"redis-rewrite-aof on {where} ({state})", plan)
+        audit.ensure_writable(ctx.audit_path)
+        try:
+            if not running:
+                try:
+                    ctx.say(f"BGREWRITEAOF: {client.bgrewriteaof()}")
+                except redis.ResponseError as exc:  # one started between INFO and now
+                    if "already in progress" not in str(exc):
+                        raise
+                    ctx.say("an AOF rewrite started meanwhile: waiting for it")
+            started = ctx.clock()
+            while _rewriting(info := client.info("persistence")):
+                if ctx.clock() - started >= AOF_REWRITE_WAIT_S:
+                    break
+                ctx.sleep(AOF_POLL_S)
+            elapsed = ctx.clock() - started
+        except BaseException as exc:
+            _audited(ctx, "redis-rewrite-aof", where, f"failed: {type(exc).__name__}: {describe(exc)}")
+            raise
+        status = info.get("aof_last_bgrewrite_status")
+        if _rewriting(info):
+            outcome = f"the AOF rewrite is still running after {elapsed:.0f} s; see INFO persistence later"
+        else:
+            outcome = (f"AOF rewrite finished after {elapsed:.1f} s: aof_last_bgrewrite_status {status}, "
+                       f"AOF {_human(info.get('aof_current_size') or 0)}")
+        ctx.say(outcome)
+        _audited(ctx, "redis-rewrite-aof", where, outcome)
+        return 0 if status == "ok" and not _rewriting(info) else 1
+    except redis.RedisError as exc:
+        raise Unobservable(f"{where}: {short_reason(exc)}") from None
+    finally:
+        client.close()
+
+
+# -- rotate-logs ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RotationWork:
+    compress: list[FileEntry]
+    delete: list[FileEntry]
+
+
+def rotation_work(found: LogRotation) -> RotationWork:
+    """What the logs-rotated check flags, plus expired archives: gzip the old *.log, delete the expired files."""
+    return RotationWork(list(found.uncompressed), list(found.expired) + list(found.expired_archives))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _still_a_platform_log(path: Path, log_dir: Path, backup_dir: Path, suffixes: tuple[str, ...]) -> str | None:
+    """Why `path` must be left alone, checked again right before acting (the folder may have changed)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "gone meanwhile"
+    if stat.S_ISLNK(st.st_mode):
+        return "a symlink"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if path.parent.resolve() != log_dir:
+        return "not directly in the log folder"
+    if _inside(path.resolve(), backup_dir):
+        return "in the backup folder"
+    if not path.name.endswith(suffixes):
+        return "not a *.log / *.log.gz file"
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _gunzip_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with gzip.open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(GZIP_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gzip_atomically(path: Path) -> Path:
+    """path -> path.gz: written as .gz.tmp, fsync'ed, renamed, read back; the log is removed only if it matches."""
+    target, tmp = path.with_name(path.name + ".gz"), path.with_name(path.name + ".gz.tmp")
+    if target.exists() or tmp.exists():
+        raise RemediationError(f"{target.name} (or its .tmp) already exists; {path.name} left as is")
+    st = os.lstat(path)
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as src, open(tmp, "xb") as raw:  # x: never overwrite anything
+            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=int(st.st_mtime)) as zipped:
+                for chunk in iter(lambda: src.read(GZIP_CHUNK), b""):
+                    digest.update(chunk)
+                    zipped.write(chunk)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.utime(tmp, (st.st_atime, st.st_mtime))  # the archive keeps the log's age: deletion counts from it
+        os.link(tmp, target)  # a rename that refuses to replace a .gz created meanwhile
+        os.unlink(tmp)
+        _fsync_dir(path.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    now = os.lstat(path)
+    if _gunzip_digest(target) != digest.hexdigest() or (now.st_size, now.st_mtime) != (st.st_size, st.st_mtime):
+        target.unlink()
+        raise RemediationError(f"{target.name} did not verify (or {path.name} changed meanwhile); removed it, "
+                               f"{path.name} kept")
+    path.unlink()
+    _fsync_dir(path.parent)
+    return target
+
+
+def rotate_logs(ctx: Context, argument: str | None, apply: bool, host=None, now: float | None = None) -> int:
+    _no_argument("rotate-logs", argument)
+    inventory, t = ctx.inventory, ctx.inventory.thresholds
+    if inventory.hosts[0].ssh:
+        raise RemediationError(f"rotate-logs acts on this machine's files; log_dir is on {inventory.hosts[0].ssh}: "
+                               "run the helper there")
+    log_dir, backup_dir = Path(inventory.log_dir).resolve(), Path(inventory.backup_dir).resolve()
+    if _inside(log_dir, backup_dir):
+        raise RemediationError(f"log_dir {log_dir} is inside backup_dir {backup_dir}: refusing to touch backups")
+    now = time.time() if now is None else now
+    found = sample_log_rotation(host or local_host(), str(log_dir), t.log_compress_after_days,
+                                t.log_delete_after_days, now=now)
+    if not isinstance(found, LogRotation):
+        raise RemediationError(f"cannot list {log_dir}: {found.reason}")
+    if not found.exists:
+        ctx.say(f"no log folder {log_dir} (is log_dir right in the inventory?); nothing to do")
+        return 0
+    work = rotation_work(found)
+    age = lambda f: f"{f.age_days(now):g} days"  # noqa: E731
+    plan = [f"gzip {f.path} ({age(f)}, {_human(f.size)}) -> .gz.tmp, fsync, rename to .gz, read it back; remove the "
+            f".log only when the .gz verifies" for f in work.compress]
+    plan += [f"delete {f.path} ({age(f)}, older than {t.log_delete_after_days:g} days)" for f in work.delete]
+    header = (f"rotate-logs in {log_dir} (files directly in it only; never symlinks, subfolders or the backup "
+              f"folder {backup_dir})")
+    if not plan:
+        ctx.say(f"{header}: no *.log older than {t.log_compress_after_days:g} days and nothing older than "
+                f"{t.log_delete_after_days:g} days; nothing to do")
+        return 0
+    if not apply:
+        return _dry_run(ctx, header, plan + [f"append the outcome to the audit log {ctx.audit_path}"])
+    audit.ensure_writable(ctx.audit_path)
+    compressed, deleted, kept = [], [], []
+    try:
+        for entry in work.compress:
+            path = Path(entry.path)
+            why = _still_a_platform_log(path, log_dir, backup_dir, (".log",))
+            try:
+                if why:
+                    raise RemediationError(f"{path.name} is {why}; left as is")
+                compressed.append(gzip_atomically(path).name)
+            except (RemediationError, OSError) as exc:
+                kept.append(str(exc) if isinstance(exc, RemediationError) else f"{path.name}: {describe(exc)}")
+        for entry in work.delete:
+            path = Path(entry.path)
+            why = _still_a_platform_log(path, log_dir, backup_dir, (".log", ".log.gz"))
+            if not why and now - os.lstat(path).st_mtime <= t.log_delete_after_days * 86400:
+                why = "written to meanwhile"
+            if why:
+                kept.append(f"{path.name} is {why}; left as is")
+                continue
+            try:
+                path.unlink()
+                deleted.append(path.name)
+            except OSError as exc:
+                kept.append(f"{path.name}: {describe(exc)}")
+    except BaseException as exc:
+        _audited(ctx, "rotate-logs", str(log_dir), f"failed: {type(exc).__name__}: {describe(exc)}")
+        raise
+    outcome = (f"compressed {len(compressed)} ({', '.join(compressed) or '-'}), deleted {len(deleted)} "
+               f"({', '.join(deleted) or '-'})" + (f"; left alone: {'; '.join(kept)}" if kept else ""))
+    ctx.say(outcome)
+    _audited(ctx, "rotate-logs", str(log_dir), outcome)
+    return 1 if kept else 0
+
+
+# -- docker-cleanup -------------------------------------------------------------------------------
+
+STOPPED = ("exited", "dead")  # `created` is left: it may be a container being started right now
+
+
+def _untagged(image: dict) -> bool:
+    return not [tag for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"]
+
+
+def _container_name(summary: dict) -> str:
+    return (summary.get("Names") or ["/" + summary.get("Id", "?")[:12]])[0].lstrip("/")
+
+
+@dataclass(frozen=True)
+class CleanupWork:
+    containers: list[dict]  # stopped, not the platform's
+    images: list[dict]  # untagged, used by no container that stays
+    kept_platform: list[str]  # stopped platform containers, named so nobody wonders
+
+
+def cleanup_work(df: dict, platform: set[str], project: str) -> CleanupWork:
+    """What docker-cleanup removes, from one `docker system df`.
+
+    A platform container is one the inventory names, one of the compose project
+    (label com.docker.compose.project) or one named like the project's (`nautilus-*`).
+    """
+    def is_platform(c: dict) -> bool:
+        name, labels = _container_name(c), c.get("Labels") or {}
+        return (name in platform or labels.get("com.docker.compose.project") == project
+                or name.startswith(project + "-"))
+
+    stopped = [c for c in df.get("Containers") or [] if c.get("State") in STOPPED]
+    removable = [c for c in stopped if not is_platform(c)]
+    gone = {c.get("Id") for c in removable}
+    used = {c.get("ImageID") for c in df.get("Containers") or [] if c.get("Id") not in gone}
+    images = [i for i in df.get("Images") or [] if _untagged(i) and i.get("Id") not in used]
+    return CleanupWork(removable, images, sorted(_container_name(c) for c in stopped if is_platform(c)))
+
+
+def _image_bytes(image: dict) -> int:
+    size, shared = image.get("Size", 0) or 0, image.get("SharedSize", 0) or 0
+    return max(size - max(shared, 0), 0)
+
+
+def _figure(df: dict) -> str:
+    found = reclaimable(df)
+    return (f"{_human(found.total)} (images {_human(found.images)}, stopped containers {_human(found.containers)}, "
+            f"build cache {_human(found.build_cache)})")
+
+
+def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
+    _no_argument("docker-cleanup", argument)
+    inventory = ctx.inventory
+    docker = ctx.docker()
+    df = docker.disk_usage()
+    work = cleanup_work(df, set(platform_containers(inventory)), inventory.compose_project)
+    cache = reclaimable(df).build_cache
+    freed = sum(c.get("SizeRw") or 0 for c in work.containers) + sum(_image_bytes(i) for i in work.images)
+    ctx.say(f"Docker host {docker.host.name!r}: reclaimable as docker-disk-reclaimable counts it: {_figure(df)}")
+    ctx.say(f"this helper would free about {_human(freed)} plus up to {_human(cache)} of unused build cache "
+            "(tagged unused images are kept: pull or rebuild costs; remove them by hand with docker image rm)")
+    if work.kept_platform:
+        ctx.say(f"kept, platform containers though stopped: {', '.join(work.kept_platform)}")
+    plan = [f"remove stopped container {_container_name(c)} ({c.get('State')}, image {c.get('Image')}, "
+            f"{_human(c.get('SizeRw') or 0)}) without its volumes (docker rm, never -v, never -f)"
+            for c in work.containers]
+    plan += [f"remove untagged image {i.get('Id', '')[:19]} ({_human(_image_bytes(i))}), used by no container "
+             "(docker image rm, never -f)" for i in work.images]
+    plan += ["prune build cache not in use (docker builder prune: Docker keeps cache in use), never volumes",
+             "read docker system df again and show the reclaimable figure after",
+             f"append the outcome to the audit log {ctx.audit_path}"]
+    if not apply:
+        return _dry_run(ctx, f"docker-cleanup on Docker host {docker.host.name!r}", plan)
+    audit.ensure_writable(ctx.audit_path)
+    removed, kept = [], []
+    target = f"docker:{docker.host.name}"
+    try:
+        for c in work.containers:
+            name = _container_name(c)
+            try:
+                docker._call(f"remove container {name}", name, docker.api.remove_container, c["Id"],
+                             v=False, force=False)
+                removed.append(name)
+            except ContainerMissing:
+                removed.append(f"{name} (already gone)")
+            except Unobservable as exc:  # started meanwhile, or refused: kept
+                kept.append(f"{name}: {exc}")
+        for image in work.images:
+            short = image.get("Id", "")[:19]
+            try:
+                docker._call(f"remove image {short}", short, docker.api.remove_image, image["Id"], force=False)
+                removed.append(short)
+            except Unobservable as exc:  # used by a container created meanwhile, or a parent of another image
+                kept.append(f"{short}: {exc}")
+        pruned = docker._call("prune the build cache", None, docker.api.prune_builds) or {}
+        after = docker.disk_usage()
+    except BaseException as exc:
+        _audited(ctx, "docker-cleanup", target, f"failed: {type(exc).__name__}: {describe(exc)}")
+        raise
+    outcome = (f"removed {len(removed)} ({', '.join(removed) or '-'}); build cache pruned "
+               f"{_human(pruned.get('SpaceReclaimed') or 0)}; reclaimable now {_figure(after)}"
+               + (f"; kept: {'; '.join(kept)}" if kept else ""))
+    ctx.say(outcome)
+    _audited(ctx, "docker-cleanup", target, outcome)
+    return 1 if kept else 0
+
