@@ -45,13 +45,15 @@ def inspected(container, container_states, verdict) -> dict:
 
 
 @check("container-exists", "Platform container exists", tiers=EMERGENCY, severity="critical", guide=STARTUP,
-       remedy="start-container")
+       remedy="start-container",
+       needs=("docker-daemon-answers",))
 def test_container_exists(container, container_states, verdict):
     inspected(container, container_states, verdict)
 
 
 @check("container-running", "Platform container is running", tiers=EMERGENCY, severity="critical", guide=STARTUP,
-       remedy="start-container")
+       remedy="start-container",
+       needs=("container-exists",))
 def test_container_running(container, container_states, verdict):
     state = inspected(container, container_states, verdict)["State"]
     verdict.expect(state["Status"] == "running",
@@ -61,7 +63,8 @@ def test_container_running(container, container_states, verdict):
 
 
 @check("container-healthy", "Docker reports the container healthy", tiers=EMERGENCY, severity="critical",
-       guide=FULL_HEALTH, remedy="restart-container")
+       guide=FULL_HEALTH, remedy="restart-container",
+       needs=("container-running",))
 def test_container_healthy(container, container_states, verdict):
     state = inspected(container, container_states, verdict)["State"]
     verdict.expect(state["Status"] == "running", expected="a running container reported healthy",
@@ -76,7 +79,8 @@ def test_container_healthy(container, container_states, verdict):
 
 
 @check("container-not-restart-looping", "Container is not in a restart loop", tiers=EMERGENCY, severity="critical",
-       guide=STARTUP, remedy="diagnose-startup")
+       guide=STARTUP, remedy="diagnose-startup",
+       needs=("container-exists",))
 def test_container_not_restart_looping(container, container_states, inventory, verdict):
     attrs = inspected(container, container_states, verdict)
     state, restarts = attrs["State"], attrs.get("RestartCount", 0)
@@ -106,7 +110,8 @@ def seconds_since(stamp: str | None, now: datetime | None = None) -> float | Non
 
 
 @check("container-not-oom-killed", "Container was not killed for running out of memory", tiers=DAILY,
-       severity="critical", guide=ENGINE_ERRORS, remedy="diagnose-startup")
+       severity="critical", guide=ENGINE_ERRORS, remedy="diagnose-startup",
+       needs=("container-exists",))
 def test_container_not_oom_killed(container, container_states, verdict):
     attrs = inspected(container, container_states, verdict)
     state, memory = attrs["State"], (attrs.get("HostConfig") or {}).get("Memory") or 0
@@ -121,7 +126,8 @@ def test_container_not_oom_killed(container, container_states, verdict):
 
 
 @check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="warning",
-       guide=CONTAINER_ERRORS, remedy="diagnose-startup")
+       guide=CONTAINER_ERRORS, remedy="diagnose-startup",
+       needs=("container-exists",))
 def test_container_exit_code(container, container_states, verdict):
     state = inspected(container, container_states, verdict)["State"]
     code = state.get("ExitCode") or 0
@@ -133,7 +139,8 @@ def test_container_exit_code(container, container_states, verdict):
 
 
 @check("container-restart-count", "Container restarted fewer times than the limit", tiers=DAILY, severity="warning",
-       guide=STARTUP, remedy="diagnose-startup")
+       guide=STARTUP, remedy="diagnose-startup",
+       needs=("container-exists",))
 def test_container_restart_count(container, container_states, inventory, verdict):
     attrs = inspected(container, container_states, verdict)
     restarts, limit = attrs.get("RestartCount") or 0, limits_of(container, inventory).restart_count_max
@@ -144,7 +151,8 @@ def test_container_restart_count(container, container_states, inventory, verdict
 
 
 @check("container-restarts-since-last-run", "Container has not restarted since the previous run", tiers=DAILY,
-       severity="warning", guide=STARTUP, remedy="diagnose-startup")
+       severity="warning", guide=STARTUP, remedy="diagnose-startup",
+       needs=("container-exists",))
 def test_container_restarts_since_last_run(container, container_states, restart_history, verdict):
     now = Seen.of(inspected(container, container_states, verdict))
     restart_history.record(container.host, container.name, now)  # this run is the next one's reference
@@ -159,7 +167,8 @@ def test_container_restarts_since_last_run(container, container_states, restart_
 
 
 @check("container-healthcheck-configured", "Container has a Docker health check", tiers=DAILY, severity="warning",
-       guide=DOCKER_TUNING)
+       guide=DOCKER_TUNING,
+       needs=("container-exists",))
 def test_container_healthcheck_configured(container, container_states, verdict):
     attrs = inspected(container, container_states, verdict)
     test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
@@ -173,14 +182,16 @@ RESTARTING_POLICIES = ("unless-stopped", "always", "on-failure")
 
 
 @check("container-restart-policy", "Container restarts by itself after a crash", tiers=DAILY, severity="warning",
-       guide=DOCKER_TUNING)
+       guide=DOCKER_TUNING,
+       needs=("container-exists",))
 def test_container_restart_policy(container, container_states, verdict):
     policy = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("RestartPolicy") or {}
     verdict.expect(policy.get("Name") in RESTARTING_POLICIES, expected=f"a restart policy in {RESTARTING_POLICIES}",
                    seen=f"restart policy {policy.get('Name') or 'no'!r}; fix: restart: unless-stopped in the compose file")
 
 
-@check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="warning", guide=STARTUP)
+@check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="warning", guide=STARTUP,
+       needs=("container-exists",))
 def test_container_memory_limit(container, container_states, verdict):
     memory = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("Memory") or 0
     verdict.measured("memory_limit_mib", round(memory / 2**20))
@@ -189,7 +200,8 @@ def test_container_memory_limit(container, container_states, verdict):
 
 
 @check("container-non-root", "Container does not run as root", tiers=WEEKLY, severity="warning",
-       guide=BEST_PRACTICES)
+       guide=BEST_PRACTICES,
+       needs=("container-exists",))
 def test_container_non_root(container, container_states, verdict):
     user = (inspected(container, container_states, verdict).get("Config") or {}).get("User") or ""
     verdict.expect(not is_root(user), expected="a non-root Config.User",
@@ -197,7 +209,8 @@ def test_container_non_root(container, container_states, verdict):
 
 
 @check("container-data-on-volumes", "PostgreSQL and Redis keep their data on a volume", tiers=WEEKLY,
-       severity="critical", guide=DOCKER_TUNING, applies=lambda container: data_dir_of(container) is not None)
+       severity="critical", guide=DOCKER_TUNING, applies=lambda container: data_dir_of(container) is not None,
+       needs=("container-exists",))
 def test_container_data_on_volumes(container, container_states, verdict):
     mounts = inspected(container, container_states, verdict).get("Mounts") or []
     data_dir = data_dir_of(container)
@@ -209,7 +222,8 @@ def test_container_data_on_volumes(container, container_states, verdict):
                         f"fix: a named volume on {data_dir} in the compose file")
 
 
-@check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="warning", guide=DOCKER_TUNING)
+@check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="warning", guide=DOCKER_TUNING,
+       needs=("container-exists",))
 def test_container_log_rotation(container, container_states, verdict):
     config = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("LogConfig") or {}
     verdict.evidence("log_config", config)

@@ -65,7 +65,8 @@ def metric_value(engine, metrics: Metrics, logical: str) -> float:
 
 
 @check("engine-metrics-readable", "Engine /metrics parses and carries every metric the inventory names", tiers=DAILY,
-       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=serves_metrics)
+       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=serves_metrics,
+       needs=("container-running", "port-open"))
 def test_engine_metrics_readable(engine, endpoint_samples, verdict):
     sample = endpoint_samples.metrics[engine.name]
     verdict.evidence("metrics", sample.evidence())
@@ -86,7 +87,8 @@ def test_engine_metrics_readable(engine, endpoint_samples, verdict):
 
 
 @check("engine-error-rate", "Engine errors stay under the error-rate limit of its requests", tiers=DAILY,
-       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=names_metrics("requests", "errors"))
+       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=names_metrics("requests", "errors"),
+       needs=("engine-metrics-readable",))
 def test_engine_error_rate(engine, endpoint_samples, inventory, verdict):
     metrics = readable_metrics(engine, endpoint_samples, verdict)
     requests_, errors = metric_value(engine, metrics, "requests"), metric_value(engine, metrics, "errors")
@@ -119,7 +121,8 @@ def timed_call(engine, endpoint_samples, name: str, limit_ms: float, verdict) ->
 
 
 @check("analytics-calculation-time", "The guide's test calculation answers within its time limit", tiers=DAILY,
-       severity="warning", guide=TUNING, remedy="diagnose-engine", applies=has_endpoint("calculate"))
+       severity="warning", guide=TUNING, remedy="diagnose-engine", applies=has_endpoint("calculate"),
+       needs=("container-running", "port-open"))
 def test_analytics_calculation_time(engine, endpoint_samples, inventory, verdict):
     """A real calculation for the probe portfolio (it writes a row, as the guide's own probe does)."""
     limit = engine.limits(inventory.thresholds).analytics_calculation_ms
@@ -127,7 +130,8 @@ def test_analytics_calculation_time(engine, endpoint_samples, inventory, verdict
 
 
 @check("risk-check-time", "The guide's test risk check answers within its time limit", tiers=DAILY,
-       severity="warning", guide=RISK, remedy="diagnose-engine", applies=has_endpoint("risk_check"))
+       severity="warning", guide=RISK, remedy="diagnose-engine", applies=has_endpoint("risk_check"),
+       needs=("container-running", "port-open"))
 def test_risk_check_time(engine, endpoint_samples, inventory, verdict):
     """A real risk check for the probe portfolio (it writes a row, as the guide's own probe does)."""
     limit = engine.limits(inventory.thresholds).risk_check_ms
@@ -178,7 +182,8 @@ def _number(value) -> bool:
 
 
 @check("websocket-connections", "WebSocket active connections stay below the warning level", tiers=DAILY,
-       severity="warning", guide=WEBSOCKET, applies=websocket_observable)
+       severity="warning", guide=WEBSOCKET, applies=websocket_observable,
+       needs=("container-running", "port-open"))
 def test_websocket_connections(engine, endpoint_samples, inventory, verdict):
     figures = websocket_figures(engine, endpoint_samples, verdict)
     limits = engine.limits(inventory.thresholds)
@@ -194,7 +199,8 @@ def test_websocket_connections(engine, endpoint_samples, inventory, verdict):
 
 
 @check("websocket-messages-flowing", "Messages flow to connected WebSocket clients", tiers=DAILY,
-       severity="critical", guide=WEBSOCKET, remedy="diagnose-engine", applies=websocket_observable)
+       severity="critical", guide=WEBSOCKET, remedy="diagnose-engine", applies=websocket_observable,
+       needs=("websocket-connections",))
 def test_websocket_messages_flowing(engine, endpoint_samples, verdict):
     figures = websocket_figures(engine, endpoint_samples, verdict)
     if figures.connections <= 0:
@@ -216,7 +222,8 @@ def reach(engine, engine_reach, dependency: str, verdict):
 
 
 @check("engine-reaches-redis", "The engine's container opens a TCP connection to Redis", tiers=DAILY,
-       severity="critical", guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: engine.docker)
+       severity="critical", guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: engine.docker,
+       needs=("container-running", "container-running@redis"))
 def test_engine_reaches_redis(engine, engine_reach, verdict):
     result = reach(engine, engine_reach, "redis", verdict)
     verdict.expect(result.ok, expected=f"a TCP connection from {engine.container} to {result.address}",
@@ -224,7 +231,8 @@ def test_engine_reaches_redis(engine, engine_reach, verdict):
 
 
 @check("engine-reaches-postgres", "The engine's container opens a TCP connection to PostgreSQL", tiers=DAILY,
-       severity="critical", guide=DATABASE, applies=lambda engine: engine.docker)
+       severity="critical", guide=DATABASE, applies=lambda engine: engine.docker,
+       needs=("container-running", "container-running@postgres"))
 def test_engine_reaches_postgres(engine, engine_reach, verdict):
     result = reach(engine, engine_reach, "postgres", verdict)
     verdict.expect(result.ok, expected=f"a TCP connection from {engine.container} to {result.address}",

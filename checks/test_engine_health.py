@@ -36,14 +36,16 @@ def shown(value) -> str:
 
 
 @check("engine-health-answers", "Engine /health answers 200", tiers=EMERGENCY, severity="critical",
-       guide=FULL_HEALTH, remedy="restart-engine")
+       guide=FULL_HEALTH, remedy="restart-engine",
+       needs=("container-running", "port-open"))
 def test_engine_health_answers(engine, health_samples, verdict):
     sample = answered(engine, health_samples, verdict)
     verdict.expect(sample.status == 200, expected="HTTP 200", seen=f"HTTP {sample.status} in {sample.elapsed_ms} ms")
 
 
 @check("engine-health-latency", "Engine /health answers within the slow threshold", tiers=DAILY,
-       severity="warning", guide=SLOW, remedy="diagnose-engine")
+       severity="warning", guide=SLOW, remedy="diagnose-engine",
+       needs=("engine-health-answers",))
 def test_engine_health_latency(engine, health_samples, inventory, verdict):
     sample = answered(engine, health_samples, verdict)
     limits = engine.limits(inventory.thresholds)
@@ -56,7 +58,8 @@ def test_engine_health_latency(engine, health_samples, inventory, verdict):
 
 
 @check("engine-status-healthy", "Engine reports status healthy", tiers=EMERGENCY, severity="critical",
-       guide=FULL_HEALTH, remedy="restart-engine")
+       guide=FULL_HEALTH, remedy="restart-engine",
+       needs=("engine-health-answers",))
 def test_engine_status_healthy(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)
     status = lookup(body, engine.health.status)
@@ -65,7 +68,8 @@ def test_engine_status_healthy(engine, health_samples, verdict):
 
 
 @check("engine-uptime", "Engine reports an uptime past the fresh-restart minimum", tiers=DAILY, severity="warning",
-       guide=FULL_HEALTH, remedy="diagnose-startup")
+       guide=FULL_HEALTH, remedy="diagnose-startup",
+       needs=("engine-health-answers",))
 def test_engine_uptime(engine, health_samples, inventory, verdict):
     body = health_json(engine, health_samples, verdict)
     uptime = lookup(body, engine.health.uptime)
@@ -79,7 +83,8 @@ def test_engine_uptime(engine, health_samples, inventory, verdict):
 
 @check("engine-health-values", "Engine health carries its engine-specific fields with good values", tiers=DAILY,
        severity="warning", guide=FULL_HEALTH, remedy="diagnose-engine",
-       applies=lambda engine: bool(engine.health.expected or engine.health.rules))
+       applies=lambda engine: bool(engine.health.expected or engine.health.rules),
+       needs=("engine-health-answers",))
 def test_engine_health_values(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)
     missing = [path for path in engine.health.expected if lookup(body, path) is MISSING]

@@ -45,7 +45,8 @@ def test_host_disk_root(host_facts, inventory, verdict):
 
 
 @check("host-disk-docker-root", "Docker's data root (DockerRootDir) is below the critical disk usage", tiers=DAILY,
-       severity="critical", guide=FULL_HEALTH)
+       severity="critical", guide=FULL_HEALTH,
+       needs=("docker-daemon-answers",))
 def test_host_disk_docker_root(host_facts, inventory, verdict):
     usage = verdict.observed(host_facts.disk_docker_root)
     judge_disk(usage, inventory.thresholds, verdict, f"Docker's data root {usage.path}")
@@ -77,7 +78,8 @@ def test_host_cpu_load(host_facts, inventory, verdict):
 
 
 @check("docker-disk-reclaimable", "Docker holds little reclaimable space (unused images, stopped containers, build cache)",
-       tiers=DAILY, severity="warning", guide=FULL_HEALTH, remedy="docker-cleanup")
+       tiers=DAILY, severity="warning", guide=FULL_HEALTH, remedy="docker-cleanup",
+       needs=("docker-daemon-answers",))
 def test_docker_disk_reclaimable(docker_df, inventory, verdict):
     found = reclaimable(verdict.observed(docker_df))
     maximum = inventory.thresholds.docker_reclaimable_max_gb
@@ -91,7 +93,8 @@ def test_docker_disk_reclaimable(docker_df, inventory, verdict):
 
 
 @check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="warning",
-       guide=DOCKER_TUNING)
+       guide=DOCKER_TUNING,
+       needs=("docker-daemon-answers",))
 def test_docker_storage_driver(host_facts, verdict):
     info = verdict.observed(host_facts.docker_info)
     driver = info.get("Driver")

@@ -4,11 +4,12 @@ from __future__ import annotations
 from fixtures.spec import EMERGENCY, check
 from observation.errors import short_reason
 
-from .guide import DATABASE, EMERGENCY_RESTART, MESSAGEBUS
+from .guide import CONTAINER_ERRORS, DATABASE, EMERGENCY_RESTART, MESSAGEBUS
 
 
 @check("redis-ping", "Redis answers PING", tiers=EMERGENCY, severity="critical", guide=MESSAGEBUS,
-       remedy="restart-redis")
+       remedy="restart-redis",
+       needs=("container-running@redis", "port-open@redis"))
 def test_redis_ping(redis_backend, verdict):
     client = redis_backend.get()
     try:
@@ -19,7 +20,8 @@ def test_redis_ping(redis_backend, verdict):
 
 
 @check("postgres-ready", "PostgreSQL accepts a connection and answers SELECT 1", tiers=EMERGENCY,
-       severity="critical", guide=DATABASE, remedy="restart-postgres")
+       severity="critical", guide=DATABASE, remedy="restart-postgres",
+       needs=("container-running@postgres", "port-open@postgres"))
 def test_postgres_ready(postgres_backend, verdict):
     conn = postgres_backend.get()
     try:
@@ -30,10 +32,23 @@ def test_postgres_ready(postgres_backend, verdict):
 
 
 @check("service-health-answers", "Platform service (backend, frontend, Prometheus, Grafana) answers", tiers=EMERGENCY,
-       severity="critical", guide=EMERGENCY_RESTART, remedy="restart-container")
+       severity="critical", guide=EMERGENCY_RESTART, remedy="restart-container",
+       needs=("container-running", "port-open"))
 def test_service_health_answers(service, service_samples, verdict):
     sample = service_samples[service.name]
     verdict.evidence("health", sample.evidence())
     verdict.measured("response_ms", sample.elapsed_ms)
     verdict.expect(sample.status == 200, expected=f"GET {service.url} -> HTTP 200",
                    seen=sample.error or f"HTTP {sample.status}")
+
+
+@check("docker-daemon-answers", "The Docker daemon of every host answers", tiers=EMERGENCY, severity="critical",
+       guide=CONTAINER_ERRORS)
+def test_docker_daemon_answers(docker_hosts, inventory, verdict):
+    """The root of every container check: when the daemon is down, they are blocked by this one fact."""
+    down = {host.name: error for host in inventory.hosts if host.docker
+            for _, error in [docker_hosts.try_get(host.name)] if error}
+    if down:
+        verdict.advise("start the Docker daemon on " + ", ".join(sorted(down)) + ": `sudo systemctl start docker` "
+                       "(the remediation helpers need it too); if it runs, fix hosts[].url in the inventory")
+    verdict.expect(not down, expected="every Docker daemon to answer", seen="; ".join(down.values()))

@@ -64,7 +64,8 @@ def helper_command(helper: str | None, container, inventory, inventory_path: str
 
 
 @check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="warning",
-       guide=FULL_HEALTH)
+       guide=FULL_HEALTH,
+       needs=("container-exists",))
 def test_log_error_rate(container, log_scans, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
     engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
@@ -75,7 +76,8 @@ def test_log_error_rate(container, log_scans, inventory, verdict):
 
 
 @check("log-slow-operations", "Few slow-operation lines in the container's last hour of logs", tiers=DAILY,
-       severity="warning", guide=SLOW)
+       severity="warning", guide=SLOW,
+       needs=("container-exists",))
 def test_log_slow_operations(container, log_scans, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
     engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
@@ -86,7 +88,8 @@ def test_log_slow_operations(container, log_scans, inventory, verdict):
 
 
 @check("log-known-errors", "No error of the guide's Knowledge Base in the last hour of logs or in Docker's state",
-       tiers=DAILY, severity="critical", guide=ENGINE_ERRORS)
+       tiers=DAILY, severity="critical", guide=ENGINE_ERRORS,
+       needs=("container-exists",))
 def test_log_known_errors(container, log_scans, container_states, inventory, pytestconfig, verdict):
     scan = scan_of(container, log_scans, verdict)
     attrs = container_states.get(container.name, container.host) or {}
@@ -109,7 +112,8 @@ def test_log_known_errors(container, log_scans, container_states, inventory, pyt
 
 
 @check("weekly-error-summary", "Error lines over the week stay within the weekly budget", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE)
+       severity="warning", guide=WEEKLY_MAINTENANCE,
+       needs=("container-exists",))
 def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict):
     scan = scan_of(container, weekly_log_scans, verdict)
     judge_count(scan, "errors", limits(container, inventory).weekly_errors_max, verdict,

@@ -66,7 +66,8 @@ def test_logs_rotated(log_rotation, inventory, verdict):
 
 
 @check("container-log-size", "A platform container's json log file is below the size limit", tiers=DAILY,
-       severity="warning", guide=LOG_MANAGEMENT)
+       severity="warning", guide=LOG_MANAGEMENT,
+       needs=("container-exists",))
 def test_container_log_size(container, container_log_sizes, container_states, inventory, verdict):
     size = container_log_sizes[(container.host, container.name)]
     if size is None:
@@ -84,7 +85,8 @@ def test_container_log_size(container, container_log_sizes, container_states, in
 
 
 @check("image-age", "The image a platform container runs was built within the age limit", tiers=WEEKLY,
-       severity="info", guide=BEST_PRACTICES)
+       severity="info", guide=BEST_PRACTICES,
+       needs=("container-exists",))
 def test_image_age(container, container_states, docker_df, inventory, verdict):
     attrs = container_states.get(container.name, container.host)
     if attrs is None:
@@ -108,7 +110,8 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
 
 
 @check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
-       severity="warning", guide=BEST_PRACTICES)
+       severity="warning", guide=BEST_PRACTICES,
+       needs=("service-health-answers@prometheus",))
 def test_prometheus_targets_up(prometheus, prometheus_targets, verdict):
     if prometheus is None:
         pytest.skip("the inventory names no Prometheus (inventory prometheus.url)")

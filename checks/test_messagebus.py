@@ -30,7 +30,8 @@ def connections(engine, bus_view, container_states, verdict) -> list[dict]:
 
 
 @check("engine-messagebus-flag", "Engine reports its MessageBus connected", tiers=EMERGENCY, severity="critical",
-       guide=MESSAGEBUS, remedy="check-messagebus")
+       guide=MESSAGEBUS, remedy="check-messagebus",
+       needs=("engine-health-answers", "redis-ping"))
 def test_engine_messagebus_flag(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)
     flag = lookup(body, engine.health.messagebus)
@@ -39,14 +40,16 @@ def test_engine_messagebus_flag(engine, health_samples, verdict):
 
 @check("engine-bus-connection", "Redis shows the engine's connection", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
-       applies=lambda engine: bool(engine.bus.client_name) or engine.docker)
+       applies=lambda engine: bool(engine.bus.client_name) or engine.docker,
+       needs=("container-running", "redis-ping"))
 def test_engine_bus_connection(engine, bus_view, container_states, verdict):
     connections(engine, bus_view, container_states, verdict)
 
 
 @check("engine-bus-idle", "The engine's Redis connection is in use, not idle", tiers=DAILY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
-       applies=lambda engine: bool(engine.bus.client_name) or engine.docker)
+       applies=lambda engine: bool(engine.bus.client_name) or engine.docker,
+       needs=("engine-bus-connection",))
 def test_engine_bus_idle(engine, bus_view, container_states, inventory, verdict):
     found = connections(engine, bus_view, container_states, verdict)
     idle = min(int(c.get("idle", 0)) for c in found)
@@ -57,7 +60,8 @@ def test_engine_bus_idle(engine, bus_view, container_states, inventory, verdict)
 
 
 @check("engine-heartbeat-fresh", "The engine's heartbeat in Redis is fresh", tiers=EMERGENCY, severity="critical",
-       guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: bool(engine.bus.heartbeat_key))
+       guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: bool(engine.bus.heartbeat_key),
+       needs=("container-running", "redis-ping"))
 def test_engine_heartbeat_fresh(engine, bus_view, inventory, verdict):
     view = verdict.observed(bus_view)
     key = engine.bus.heartbeat_key

@@ -5,7 +5,8 @@ from .guide import PORTS
 
 
 @check("port-open", "Platform port accepts TCP connections", tiers=EMERGENCY, severity="critical", guide=PORTS,
-       remedy="free-port")
+       remedy="free-port",
+       needs=("container-running",))
 def test_port_open(port, port_probes, verdict):
     probe = port_probes[(port.host, port.port)]
     verdict.measured("connect_ms", probe.elapsed_ms)

@@ -42,7 +42,8 @@ def gb(n_bytes: float) -> str:
 
 
 @check("postgres-version", "PostgreSQL is a supported major version", tiers=WEEKLY, severity="warning",
-       guide=FULL_HEALTH)
+       guide=FULL_HEALTH,
+       needs=("postgres-ready",))
 def test_postgres_version(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     minimum = inventory.thresholds.db_min_major_version
@@ -51,7 +52,8 @@ def test_postgres_version(postgres_sample, inventory, verdict):
                    seen=f"{pg.version} (fix: upgrade with pg_upgrade or dump/restore)")
 
 
-@check("postgres-size", "The database is below its size limit", tiers=DAILY, severity="warning", guide=FULL_HEALTH)
+@check("postgres-size", "The database is below its size limit", tiers=DAILY, severity="warning", guide=FULL_HEALTH,
+       needs=("postgres-ready",))
 def test_postgres_size(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_size_max_gb
@@ -61,7 +63,8 @@ def test_postgres_size(postgres_sample, inventory, verdict):
 
 
 @check("postgres-connections", "Client connections stay below the share of max_connections", tiers=DAILY,
-       severity="critical", guide=DATABASE)
+       severity="critical", guide=DATABASE,
+       needs=("postgres-ready",))
 def test_postgres_connections(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     total = len(pg.sessions)
@@ -77,7 +80,8 @@ def test_postgres_connections(postgres_sample, inventory, verdict):
 
 
 @check("postgres-active-connections", "Active queries stay at or below the guide's 20", tiers=DAILY,
-       severity="warning", guide=APP_TUNING)
+       severity="warning", guide=APP_TUNING,
+       needs=("postgres-ready",))
 def test_postgres_active_connections(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     active = [s for s in pg.sessions if s["state"] == "active"]
@@ -91,7 +95,8 @@ def test_postgres_active_connections(postgres_sample, inventory, verdict):
 
 
 @check("postgres-idle-in-transaction", "No session sits idle inside an open transaction", tiers=DAILY,
-       severity="warning", guide=DATABASE)
+       severity="warning", guide=DATABASE,
+       needs=("postgres-ready",))
 def test_postgres_idle_in_transaction(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_idle_in_transaction_max_s
@@ -105,7 +110,8 @@ def test_postgres_idle_in_transaction(postgres_sample, inventory, verdict):
 
 
 @check("postgres-blocked-queries", "No query waits on a lock longer than the limit", tiers=DAILY,
-       severity="critical", guide=BOTTLENECKS)
+       severity="critical", guide=BOTTLENECKS,
+       needs=("postgres-ready",))
 def test_postgres_blocked_queries(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_lock_wait_max_s
@@ -124,7 +130,8 @@ def test_postgres_blocked_queries(postgres_sample, inventory, verdict):
 
 
 @check("postgres-long-queries", "No query runs longer than the limit", tiers=DAILY, severity="warning",
-       guide=BOTTLENECKS)
+       guide=BOTTLENECKS,
+       needs=("postgres-ready",))
 def test_postgres_long_queries(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_long_query_s
@@ -138,7 +145,8 @@ def test_postgres_long_queries(postgres_sample, inventory, verdict):
 
 
 @check("postgres-slow-queries", "No statement averages over the slow-query limit (pg_stat_statements)",
-       tiers=DAILY, severity="warning", guide=APP_TUNING)
+       tiers=DAILY, severity="warning", guide=APP_TUNING,
+       needs=("postgres-ready",))
 def test_postgres_slow_queries(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     statements = verdict.observed(pg.statements)
@@ -153,7 +161,8 @@ def test_postgres_slow_queries(postgres_sample, inventory, verdict):
 
 
 @check("postgres-dead-tuples", "No table carries more dead rows than the limit", tiers=WEEKLY, severity="warning",
-       guide=DB_MAINTENANCE, remedy="vacuum-analyze")
+       guide=DB_MAINTENANCE, remedy="vacuum-analyze",
+       needs=("postgres-ready",))
 def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_dead_tuples_max_pct
@@ -168,7 +177,8 @@ def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
 
 
 @check("postgres-vacuum-recent", "Written tables were vacuumed and analyzed recently", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE, remedy="vacuum-analyze")
+       severity="warning", guide=WEEKLY_MAINTENANCE, remedy="vacuum-analyze",
+       needs=("postgres-ready",))
 def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_vacuum_max_age_days
@@ -180,7 +190,8 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
 
 
 @check("postgres-unused-indexes", "Every non-unique index is used", tiers=WEEKLY, severity="info",
-       guide=DB_MAINTENANCE)
+       guide=DB_MAINTENANCE,
+       needs=("postgres-ready",))
 def test_postgres_unused_indexes(postgres_sample, verdict):
     pg = stats(postgres_sample, verdict)
     unused = pg.unused_indexes
@@ -193,7 +204,8 @@ def test_postgres_unused_indexes(postgres_sample, verdict):
 
 
 @check("postgres-largest-tables", "No table is above the table size limit", tiers=WEEKLY, severity="warning",
-       guide=DB_MAINTENANCE)
+       guide=DB_MAINTENANCE,
+       needs=("postgres-ready",))
 def test_postgres_largest_tables(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_table_max_gb

@@ -32,7 +32,8 @@ def window(info: dict) -> str:
 
 
 @check("redis-memory", "Redis memory stays below the warning share of maxmemory", tiers=DAILY, severity="warning",
-       guide=BOTTLENECKS)
+       guide=BOTTLENECKS,
+       needs=("redis-ping",))
 def test_redis_memory(redis_sample, inventory, verdict):
     info = stats(redis_sample, verdict).info
     limits = inventory.thresholds
@@ -51,7 +52,8 @@ def test_redis_memory(redis_sample, inventory, verdict):
                         f"expire them, or raise maxmemory)")
 
 
-@check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="warning", guide=APP_TUNING)
+@check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="warning", guide=APP_TUNING,
+       needs=("redis-ping",))
 def test_redis_evictions(redis_sample, verdict):
     info = stats(redis_sample, verdict).info
     evicted = info.get("evicted_keys", 0)
@@ -62,7 +64,8 @@ def test_redis_evictions(redis_sample, verdict):
 
 
 @check("redis-rejected-connections", "Redis refused no client connection", tiers=DAILY, severity="critical",
-       guide=FULL_HEALTH)
+       guide=FULL_HEALTH,
+       needs=("redis-ping",))
 def test_redis_rejected_connections(redis_sample, verdict):
     info = stats(redis_sample, verdict).info
     rejected = info.get("rejected_connections", 0)
@@ -73,7 +76,8 @@ def test_redis_rejected_connections(redis_sample, verdict):
                         f"{info.get('maxclients')} (fix: find the client leaking connections, raise maxclients)")
 
 
-@check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="warning", guide=BOTTLENECKS)
+@check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="warning", guide=BOTTLENECKS,
+       needs=("redis-ping",))
 def test_redis_latency(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)
     limit = inventory.thresholds.redis_latency_ms
@@ -85,7 +89,8 @@ def test_redis_latency(redis_sample, inventory, verdict):
 
 
 @check("redis-persistence", "Redis persistence is configured and its last writes succeeded", tiers=DAILY,
-       severity="warning", guide=DAILY_MAINTENANCE)
+       severity="warning", guide=DAILY_MAINTENANCE,
+       needs=("redis-ping",))
 def test_redis_persistence(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)
     info = sample.info
@@ -93,12 +98,15 @@ def test_redis_persistence(redis_sample, inventory, verdict):
         "aof_enabled", "aof_last_write_status", "aof_last_bgrewrite_status", "rdb_last_bgsave_status",
         "rdb_last_save_time", "rdb_changes_since_last_save")}})
     problems = persistence_problems(info, sample.save_schedule, inventory.thresholds.redis_last_save_max_age_h * 3600)
+    if any(p.startswith("aof_") for p in problems):
+        verdict.remedy("redis-rewrite-aof")  # an AOF problem: a rewrite fits; an RDB one is for a person (no helper)
     verdict.expect(not problems, expected="AOF and/or RDB snapshots configured and their last writes ok",
                    seen="; ".join(problems) + " (fix: see the Redis log; check the data volume's space and "
                                               "permissions, then BGREWRITEAOF / BGSAVE)")
 
 
-@check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="warning", guide=BOTTLENECKS)
+@check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="warning", guide=BOTTLENECKS,
+       needs=("redis-ping",))
 def test_redis_commandstats(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)
     limit = inventory.thresholds.redis_command_errors_max_pct

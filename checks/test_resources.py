@@ -26,7 +26,8 @@ def engine_hint(container) -> str:
 
 
 @check("container-memory-usage", "Container memory stays below the warning share of its limit", tiers=DAILY,
-       severity="warning", guide=MEMORY)
+       severity="warning", guide=MEMORY,
+       needs=("container-running",))
 def test_container_memory_usage(container, container_usage, inventory, verdict):
     usage = usage_of(container, container_usage, verdict)
     limits = limits_of(container, inventory)
@@ -42,7 +43,8 @@ def test_container_memory_usage(container, container_usage, inventory, verdict):
 
 
 @check("container-cpu-usage", "Container CPU stays below the critical share", tiers=DAILY, severity="warning",
-       guide=BOTTLENECKS)
+       guide=BOTTLENECKS,
+       needs=("container-running",))
 def test_container_cpu_usage(container, container_usage, inventory, verdict):
     usage = usage_of(container, container_usage, verdict)
     limits = limits_of(container, inventory)
@@ -59,7 +61,8 @@ def test_container_cpu_usage(container, container_usage, inventory, verdict):
 
 
 @check("engine-memory-growth", "Engine memory does not grow steadily (a leak)", tiers=WEEKLY, severity="warning",
-       guide=MEMORY, remedy="diagnose-engine", applies=lambda engine: engine.docker)
+       guide=MEMORY, remedy="diagnose-engine", applies=lambda engine: engine.docker,
+       needs=("container-running",))
 def test_engine_memory_growth(engine, memory_growth, inventory, verdict):
     first, second = verdict.observed(memory_growth[engine.name])
     limits = engine.limits(inventory.thresholds)

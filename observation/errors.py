@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 
 class Unobservable(Exception):
-    """The target cannot be looked at; the message is one line saying why and what to do."""
+    """The target cannot be looked at; the message is one line saying why.
+
+    `fix` says what fits when it is not a remediation helper (a wrong password is fixed in the
+    secret, not by restarting anything).
+    """
+
+    def __init__(self, reason: str, fix: str | None = None):
+        super().__init__(reason)
+        self.fix = fix
 
 
 class ContainerMissing(Unobservable):

@@ -27,12 +27,13 @@ class Lazy:
         self._lock = threading.Lock()
         self._client: Any = None
         self._error: str | None = None
+        self._fix: str | None = None
 
     def get(self) -> Any:
-        """The client, or Unobservable with the reason."""
+        """The client, or Unobservable with the reason (and the fix, when the connection said which)."""
         client, error = self.try_get()
         if error:
-            raise Unobservable(error)
+            raise Unobservable(error, self._fix)
         return client
 
     def try_get(self) -> tuple[Any, str | None]:
@@ -42,7 +43,7 @@ class Lazy:
                 try:
                     self._client = self._connect()
                 except Unobservable as exc:
-                    self._error = f"{self.label}: {exc}"
+                    self._error, self._fix = f"{self.label}: {exc}", exc.fix
                 except Exception as exc:  # any client library failure becomes one line
                     self._error = f"{self.label}: {short_reason(exc)}"
             return self._client, self._error

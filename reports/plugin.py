@@ -10,6 +10,7 @@ import html
 import json
 import os
 import re
+import shlex
 import time
 
 import allure
@@ -123,21 +124,40 @@ def pytest_html_report_title(report) -> None:
     report.title = "Nautilus health checks"
 
 
+def _first_line(report) -> str:
+    text = str(report.longrepr or "")
+    return text.splitlines()[0] if text else ""
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     if not config.stash.get(CHECK_RUN, False):
         return
-    failed = terminalreporter.stats.get("failed", [])
-    commands: dict[str, list[str]] = {}
-    for report in failed:
-        props = dict(report.user_properties)
-        if props.get("remediation"):
-            commands.setdefault(props["remediation"], []).append(props.get("check_id", report.nodeid))
-    if commands:
-        terminalreporter.section("remediation for the failed checks")
-        for command, check_ids in sorted(commands.items()):
-            terminalreporter.write_line(f"{command}    # {', '.join(sorted(set(check_ids)))}")
+    roots = [r for r in terminalreporter.stats.get("failed", []) if "check_id" in dict(r.user_properties)]
+    blocked = terminalreporter.stats.get("blocked", [])
+    if roots:
+        terminalreporter.section(f"root causes ({len(roots)}): fix these first", sep="=", red=True, bold=True)
+        for report in roots:
+            props = dict(report.user_properties)
+            terminalreporter.write_line(f"{props['check_id']}[{props.get('target', '')}] ({props.get('severity')}): "
+                                        f"{_first_line(report)}")
+            terminalreporter.write_line(f"    fix: {props.get('remediation') or 'none named: see the guide section'}"
+                                        f"   guide: {props.get('guide_section', '')}")
+    if blocked:
+        by_root: dict[str, list[str]] = {}
+        for report in blocked:
+            props = dict(report.user_properties)
+            by_root.setdefault(props.get("blocked_by", "?"), []).append(f"{props['check_id']}[{props.get('target')}]")
+        terminalreporter.section(f"blocked by those causes ({len(blocked)}): no fix of their own", sep="-")
+        for root, names in sorted(by_root.items()):
+            shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+            terminalreporter.write_line(f"{root} blocks {len(names)}: {shown}")
+    if roots:
+        inventory = config.getoption("inventory")
+        terminalreporter.write_line("rerun only the root causes: python -m pytest"
+                                    + (f" --inventory={inventory}" if inventory else "") + " "
+                                    + " ".join(shlex.quote(r.nodeid) for r in roots))
     failures = [Failure(props["check_id"], props.get("area", ""), props.get("severity", ""), props.get("engine"))
-                for props in (dict(r.user_properties) for r in failed) if "check_id" in props]
+                for props in (dict(r.user_properties) for r in roots)]
     escalation = level_for(failures)
     if escalation:
         terminalreporter.section("escalation (the guide's levels)")

@@ -1,0 +1,75 @@
+"""One root cause, one finding: what depends on a failed check is reported as blocked by it, on the real lab."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LAB_INVENTORY, run_checks
+
+INVENTORY = f"--inventory={LAB_INVENTORY}"
+
+
+def roots_and_blocked(run) -> tuple[set[str], set[str]]:
+    assert run.outcomes, f"no checks ran:\n{run.output[-3000:]}"
+    blocked = {name for name in run.failed if "blocked by " in run.messages.get(name, "")}
+    return run.failed - blocked, blocked
+
+
+@pytest.mark.lab_fault
+def test_a_stopped_engine_is_one_root_cause_with_one_fix(tmp_path, fault, heal):
+    fault("stop", "risk")
+    run = run_checks(tmp_path, "-m", "daily", "-k", "risk or 8200", INVENTORY)
+    roots, blocked = roots_and_blocked(run)
+    assert roots == {"test_container_running[nautilus-risk-engine]"}
+    assert {"test_engine_health_answers[risk-engine]", "test_port_open[port-8200]",
+            "test_container_healthy[nautilus-risk-engine]", "test_engine_status_healthy[risk-engine]"} <= blocked
+    assert "blocked by container-running[nautilus-risk-engine]" in run.messages["test_engine_health_answers[risk-engine]"]
+    assert "remediation:" not in run.messages["test_engine_health_answers[risk-engine]"]
+    assert "root causes (1): fix these first" in run.output
+    assert "rerun only the root causes: python -m pytest" in run.output
+    assert run.output.count("fix: python -m remediation start-container nautilus-risk-engine") == 1
+    assert run.returncode == 1  # still a failed run
+    heal()
+    assert run_checks(tmp_path, "-m", "daily", "-k", "risk or 8200", INVENTORY).failed == set()
+
+
+@pytest.mark.lab_fault
+def test_stopped_redis_blocks_every_bus_check_behind_one_cause(tmp_path, fault, heal):
+    fault("stop", "redis")
+    time.sleep(6)  # the engines notice the lost bus
+    run = run_checks(tmp_path, "-m", "emergency", INVENTORY)
+    roots, blocked = roots_and_blocked(run)
+    assert roots == {"test_container_running[nautilus-redis]"}
+    assert {f"test_engine_bus_connection[{e}-engine]" for e in ("risk", "ml")} <= blocked
+    assert "test_redis_ping" in blocked and "test_engine_messagebus_flag[risk-engine]" in blocked
+    heal()
+
+
+def dockerd_pid() -> int:
+    return int(Path("/var/run/docker.pid").read_text().strip())
+
+
+@pytest.mark.lab_fault
+def test_a_frozen_docker_daemon_is_the_root_of_every_container_check(tmp_path, lab):
+    """dockerd stopped with SIGSTOP: the containers run on, the API answers nothing within its timeout."""
+    pid = dockerd_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        run = run_checks(tmp_path, "-m", "emergency", INVENTORY)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    roots, blocked = roots_and_blocked(run)
+    assert roots == {"test_docker_daemon_answers"}, sorted(roots)
+    assert "test_container_running[nautilus-risk-engine]" in blocked
+    assert "sudo systemctl start docker" in run.messages["test_docker_daemon_answers"]
+    assert "start-container" not in run.output and "restart-container" not in run.output
+    assert elapsed < 60
+    subprocess.run(["docker", "info"], capture_output=True, timeout=30)  # the daemon answers again
+    assert run_checks(tmp_path, "-m", "emergency", INVENTORY).failed == set()
