@@ -89,7 +89,9 @@ def pytest_runtest_makereport(item, call):
     evidence = {k.split(":", 1)[1]: v for k, v in report.user_properties if k.startswith("evidence:")}
     for name, text in evidence.items():
         allure.attach(text, name=f"evidence: {name}", attachment_type=allure.attachment_type.JSON)
-    if report.failed and props.get("remediation"):
+    if props.get("blocked_by"):
+        allure.dynamic.label("blocked_by", props["blocked_by"])
+    elif report.failed and props.get("remediation"):
         allure.attach(props["remediation"], name="remediation", attachment_type=allure.attachment_type.TEXT)
     import pytest_html
     extras = getattr(report, "extras", [])
@@ -101,7 +103,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def _failure_panel(props: dict) -> str:
-    rows = [("Severity", props.get("severity", "")), ("Remediation", props.get("remediation", "none")),
+    fix = f"blocked by {props['blocked_by']}: fix that first" if props.get("blocked_by") else props.get("remediation", "none")
+    rows = [("Severity", props.get("severity", "")), ("Remediation", fix),
             ("Guide", props.get("guide_section", "")), ("Tiers", props.get("tiers", ""))]
     cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
                     f"<td><code>{html.escape(str(v))}</code></td></tr>" for k, v in rows)
@@ -116,6 +119,8 @@ def pytest_html_results_table_header(cells: list) -> None:
 def pytest_html_results_table_row(report, cells: list) -> None:
     props = dict(getattr(report, "user_properties", []))
     remediation = props.get("remediation", "") if report.failed else ""
+    if props.get("blocked_by"):
+        remediation = f"BLOCKED by {props['blocked_by']}: fix that first"
     cells.insert(2, f"<td>{html.escape(props.get('severity', ''))}</td>")
     cells.insert(3, f"<td><code>{html.escape(remediation)}</code></td>")
 

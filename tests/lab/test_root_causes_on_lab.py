@@ -1,6 +1,7 @@
 """One root cause, one finding: what depends on a failed check is reported as blocked by it, on the real lab."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -34,6 +35,11 @@ def test_a_stopped_engine_is_one_root_cause_with_one_fix(tmp_path, fault, heal):
     assert "rerun only the root causes: python -m pytest" in run.output
     assert run.output.count("fix: python -m remediation start-container nautilus-risk-engine") == 1
     assert run.returncode == 1  # still a failed run
+    # The HTML and Allure reports say the same: blocked, and by what.
+    assert "BLOCKED by container-running[nautilus-risk-engine]" in (tmp_path / "report.html").read_text()
+    labels = [label for path in (tmp_path / "allure").glob("*-result.json")
+              for label in json.loads(path.read_text()).get("labels", [])]
+    assert {"name": "blocked_by", "value": "container-running[nautilus-risk-engine]"} in labels
     heal()
     assert run_checks(tmp_path, "-m", "daily", "-k", "risk or 8200", INVENTORY).failed == set()
 
