@@ -8,6 +8,14 @@ from . import LabError
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["compose"]:  # before argparse, which would take compose's own options for its own
+        from .compose import passthrough
+        try:
+            return passthrough(argv[1:])
+        except LabError as exc:
+            print(f"lab: {exc}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start everything and wait until healthy")
@@ -29,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     heal = sub.add_parser("heal", help="clear faults and wait until healthy")
     heal.add_argument("target", nargs="?")
     sub.add_parser("faults", help="list active engine faults")
+    sub.add_parser("compose", help="run the lab's Docker Compose with its environment: compose ARGS... "
+                                   "(the inventory's compose_command)")
     args = parser.parse_args(argv)
 
     from . import faults, stack

@@ -30,3 +30,13 @@ def compose(*args: str, env: dict[str, str], check: bool = True, capture: bool =
         raise LabError(f"docker compose {' '.join(args)} failed (exit {done.returncode})"
                        + (f": {detail[0]}" if detail else ""))
     return done
+
+
+def passthrough(args: list[str]) -> int:
+    """`python -m lab compose ARGS`: the lab's Compose with the lab's environment (image tag, password).
+
+    The inventory's `compose_command` for the lab, so rebuild-engine runs Compose
+    as on a real deployment; unlike compose() it adds no -p/-f of its own.
+    """
+    from .stack import compose_env
+    return subprocess.run([str(compose_binary()), *args], env=compose_env()).returncode

@@ -74,9 +74,36 @@ def setup_logging() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def container_id() -> str:
+    """This container's id: Docker bind-mounts /etc/hostname from .../containers/<id>/; else the hostname."""
+    try:
+        found = re.search(r"/containers/([0-9a-f]{64})/", Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        found = None
+    return found.group(1) if found else socket.gethostname()
+
+
 def crash_if_marked() -> None:
-    """The guide's factor-engine start-up failure, replayed while the marker exists."""
+    """The guide's factor-engine start-up failure, replayed while the marker names this container.
+
+    Restarts of the same container (its restart policy) keep crashing; a rebuilt or
+    recreated container (the guide's fix: `compose build --no-cache` + `up -d`) is a
+    new one and starts cleanly, removing the stale marker.
+    """
     if not CRASH_MARKER.exists():
+        return
+    try:
+        marked = CRASH_MARKER.read_text().strip()
+    except OSError:
+        marked = ""
+    me = container_id()
+    if not marked or not (me.startswith(marked) or marked.startswith(me)):
+        log.info("crash marker %s was written for container %s, not this one (%s): starting normally",
+                 CRASH_MARKER, marked[:12] or "?", me[:12])
+        try:
+            CRASH_MARKER.unlink()
+        except OSError:
+            pass
         return
     sys.stderr.write(
         "Traceback (most recent call last):\n"
@@ -643,11 +670,12 @@ class Engine:
     def crash_loop(self) -> web.Response:
         try:
             STATE_DIR.mkdir(parents=True, exist_ok=True)
-            CRASH_MARKER.write_text(f"{time.time():.0f}\n")
+            CRASH_MARKER.write_text(container_id() + "\n")  # only this container crashes at start
         except OSError as exc:
             return web.json_response(self.fault_state(detail=f"cannot write the crash marker: {exc}"), status=500)
         self.faults["crash-loop"] = {"marker": str(CRASH_MARKER)}
-        log.critical("Lab fault crash-loop: exiting now; every start fails while %s exists", CRASH_MARKER)
+        log.critical("Lab fault crash-loop: exiting now; every start of this container fails while %s exists",
+                     CRASH_MARKER)
         asyncio.get_running_loop().call_later(0.3, self.crash)
         return web.json_response(self.fault_state(), status=202)
 
