@@ -14,7 +14,7 @@ from typing import Callable
 
 from observation.docker_api import Docker, State
 
-from . import audit, maintenance
+from . import audit, maintenance, procedures
 from .bundle import CONTENTS, default_dir, write_bundle
 from .context import Context
 from .diagnose import diagnose_engine, diagnose_startup
@@ -148,6 +148,11 @@ ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     "free-port": free_port,
     # -- helpers that fit a diagnosis (container and database states) --
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
+    # Looked up at call time: procedures uses this module's wait_until_ready and numbered.
+    "emergency-restart": lambda ctx, argument, apply: procedures.emergency_restart(ctx, argument, apply),
+    "isolate-engine": lambda ctx, argument, apply: procedures.isolate_engine(ctx, argument, apply),
+    "restore-engine": lambda ctx, argument, apply: procedures.restore_engine(ctx, argument, apply),
+    "rebuild-engine": lambda ctx, argument, apply: procedures.rebuild_engine(ctx, argument, apply),
     # -- maintenance (safe: run by --remediate) --
     "vacuum-analyze": maintenance.vacuum_analyze,
     "redis-rewrite-aof": maintenance.redis_rewrite_aof,

@@ -40,6 +40,14 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
     HelperInfo("restart-postgres", "restart the PostgreSQL container after saving its diagnostics", True, None),
     # -- helpers that fit a diagnosis (container and database states) --
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
+    HelperInfo("emergency-restart", "the guide's emergency restart in phases: infrastructure, backend, engines, "
+               "frontend, then validation (no kill, no prune)", True, None),
+    HelperInfo("isolate-engine", "the guide's isolation: report, stop the engine, take it off its networks, marker",
+               True, "engine"),
+    HelperInfo("restore-engine", "undo isolate-engine: back on its networks, started, healthy, marker removed", True,
+               "engine"),
+    HelperInfo("rebuild-engine", "the guide's restart-loop fix: stop, rebuild without cache (if it has a build), "
+               "recreate", True, "engine"),
     # -- maintenance (safe: run by --remediate) --
     # Safe: none stops a service or loses data (see remediation/maintenance.py), so --apply asks nothing.
     HelperInfo("vacuum-analyze", "VACUUM ANALYZE the tables the checks flag, else the database (never FULL: "
