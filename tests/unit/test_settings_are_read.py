@@ -22,3 +22,9 @@ def test_every_threshold_is_read_by_a_check_or_helper(name):
 @pytest.mark.parametrize("name", sorted(set(Thresholds.model_fields) | set(Inventory.model_fields)))
 def test_every_setting_is_in_the_readme(name):
     assert f"`{name}`" in README, f"{name} is not documented in the README's inventory table"
+
+
+def test_every_remediation_helper_is_in_the_readme():
+    from remediation.registry import HELPERS
+    missing = [name for name in HELPERS if f"{name}" not in README]
+    assert missing == [], f"helpers missing from the README's remediation table: {missing}"
