@@ -48,18 +48,46 @@ def inspected(container, container_states, verdict) -> dict:
        remedy="start-container",
        needs=("docker-daemon-answers",))
 def test_container_exists(container, container_states, verdict):
+    if container_states.get(container.name, container.host) is None:
+        verdict.remedy("create-container", container.name)  # start-container cannot start what does not exist
     inspected(container, container_states, verdict)
 
 
 @check("container-running", "Platform container is running", tiers=EMERGENCY, severity="critical", guide=STARTUP,
        remedy="start-container",
        needs=("container-exists",))
-def test_container_running(container, container_states, verdict):
+def test_container_running(container, container_states, inventory, port_probes, verdict):
     state = inspected(container, container_states, verdict)["State"]
+    note = choose_start_fix(container, state, inventory, port_probes, verdict)
     verdict.expect(state["Status"] == "running",
                    expected="status running",
                    seen=f"status {state['Status']} (exit code {state.get('ExitCode')}"
-                        f"{', OOM-killed' if state.get('OOMKilled') else ''}{', ' + state['Error'] if state.get('Error') else ''})")
+                        f"{', OOM-killed' if state.get('OOMKilled') else ''}{', ' + state['Error'] if state.get('Error') else ''})"
+                        + note)
+
+
+def published_port(container, inventory) -> int | None:
+    """The platform port the inventory gives this container (an engine's or a service's)."""
+    if getattr(container, "engine", None) and container.engine in inventory.engines:
+        return inventory.engines[container.engine].port
+    return next((s.port for s in inventory.services.values() if s.container == container.name), None)
+
+
+def choose_start_fix(container, state: dict, inventory, port_probes, verdict) -> str:
+    """The fix that fits why it is not running: paused -> unpause; a restart loop -> its diagnosis; stopped while
+    another process answers on its port -> who holds the port (starting it could not bind); else start-container."""
+    status = state.get("Status")
+    if status == "paused":
+        verdict.remedy("unpause-container", container.name)  # start-container refuses a paused container
+    elif status == "restarting":
+        verdict.remedy("diagnose-startup", container.name)
+    elif status in ("exited", "created", "dead"):
+        port = published_port(container, inventory)
+        probe = port_probes.get((container.host, port)) if port else None
+        if probe is not None and probe.open:
+            verdict.remedy("free-port", str(port))
+            return f"; its port {port} accepts connections all the same: another process holds it, so it could not start"
+    return ""
 
 
 @check("container-healthy", "Docker reports the container healthy", tiers=EMERGENCY, severity="critical",
@@ -110,7 +138,7 @@ def seconds_since(stamp: str | None, now: datetime | None = None) -> float | Non
 
 
 @check("container-not-oom-killed", "Container was not killed for running out of memory", tiers=DAILY,
-       severity="critical", guide=ENGINE_ERRORS, remedy="diagnose-startup",
+       severity="critical", guide=ENGINE_ERRORS, remedy="diagnose-memory",
        needs=("container-exists",))
 def test_container_not_oom_killed(container, container_states, verdict):
     attrs = inspected(container, container_states, verdict)
@@ -121,8 +149,8 @@ def test_container_not_oom_killed(container, container_states, verdict):
              if state.get("Status") == "running" else f"now {state.get('Status')}, exit code {state.get('ExitCode')}")
     verdict.expect(not state.get("OOMKilled"), expected="State.OOMKilled false",
                    seen=f"OOM-killed when it last stopped ({state.get('FinishedAt')}, memory limit {limit}); {since}; "
-                        "fix: raise the memory limit in the compose file or find the leak (engine-memory-growth, "
-                        "diagnose-engine)")
+                        "fix: find the leak or raise the memory limit in the compose file; a restart alone only waits for the "
+                        "next kill (diagnose-memory: its memory against the limit and its growth)")
 
 
 @check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="warning",

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from fixtures.spec import EMERGENCY, check
-from observation.errors import short_reason
+from observation.errors import Unobservable, short_reason
+from observation.postgres import slots_taken
 
 from .guide import CONTAINER_ERRORS, DATABASE, EMERGENCY_RESTART, MESSAGEBUS
 
@@ -23,7 +24,12 @@ def test_redis_ping(redis_backend, verdict):
        severity="critical", guide=DATABASE, remedy="restart-postgres",
        needs=("container-running@postgres", "port-open@postgres"))
 def test_postgres_ready(postgres_backend, verdict):
-    conn = postgres_backend.get()
+    try:
+        conn = postgres_backend.get()
+    except Unobservable as exc:
+        if slots_taken(str(exc)):  # it runs and is full: who holds the slots, not a restart that cuts them all
+            verdict.remedy("postgres-sessions")
+        raise
     try:
         row = conn.execute("SELECT 1").fetchone()
     except Exception as exc:

@@ -21,9 +21,26 @@ def connect_postgres(inventory: Inventory) -> psycopg.Connection:
         detail = " ".join(str(exc).split())
         if "password authentication failed" in detail:
             raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} refused user {spec.user!r}: password "
-                               f"authentication failed; check {spec.password_env}") from None
+                               f"authentication failed; check {spec.password_env}",
+                               fix=f"check the secret {spec.password_env} (or its _FILE) against user {spec.user!r}'s "
+                                   "password in PostgreSQL; nothing to restart") from None
+        if slots_taken(detail):  # it runs: a restart would cut every session; who holds them is the question
+            raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} refuses new connections: "
+                               f"{pg_reason(detail)} (every max_connections slot is taken)") from None
         raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} unreachable ({pg_reason(detail)}); "
                            f"is {spec.container} running?") from None
+
+
+SLOTS_TAKEN = ("too many clients already", "remaining connection slots are reserved")
+
+
+def slots_taken(reason: str) -> bool:
+    """Whether PostgreSQL refused for want of a connection slot (max_connections reached).
+
+    >>> slots_taken("PostgreSQL at 127.0.0.1:5432 unreachable (too many clients already)")
+    True
+    """
+    return any(text in reason for text in SLOTS_TAKEN)
 
 
 def pg_reason(detail: str) -> str:

@@ -25,10 +25,10 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
                          decode_responses=True)
     try:
         client.ping()
-    except redis.AuthenticationError:
+    except redis.AuthenticationError as exc:
         client.close()
-        raise Unobservable(f"Redis at {spec.host}:{spec.port} refused the suite's password; check "
-                           f"{spec.password_env or 'redis.password_env in the inventory'}") from None
+        raise Unobservable(f"Redis at {spec.host}:{spec.port} refused the suite's credentials "
+                           f"({' '.join(str(exc).split())[:120]})", fix=credentials_fix(spec.password_env)) from None
     except redis.ResponseError as exc:
         client.close()
         # Redis answers but refuses (MISCONF after a failed snapshot, LOADING, ...): it runs, so say what it said.
@@ -39,6 +39,20 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
         raise Unobservable(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
                            f"is {spec.container} running?") from None
     return client
+
+
+def credentials_fix(password_env: str | None) -> str:
+    """What fits a refused password: the secret, never a restart (Redis runs; restarting it changes nothing).
+
+    >>> credentials_fix("NAUTILUS_REDIS_PASSWORD")
+    'check the secret NAUTILUS_REDIS_PASSWORD (the password Redis requires, requirepass); nothing to restart'
+    >>> credentials_fix(None)
+    'the inventory names no redis.password_env, so the suite sent no password: set redis.password_env to the variable holding the password Redis requires; nothing to restart'
+    """
+    if password_env:
+        return f"check the secret {password_env} (the password Redis requires, requirepass); nothing to restart"
+    return ("the inventory names no redis.password_env, so the suite sent no password: set redis.password_env to "
+            "the variable holding the password Redis requires; nothing to restart")
 
 
 @dataclass

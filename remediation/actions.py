@@ -14,7 +14,7 @@ from typing import Callable
 
 from observation.docker_api import Docker, State
 
-from . import audit, maintenance, procedures
+from . import audit, fitting, maintenance, procedures
 from .bundle import CONTENTS, default_dir, write_bundle
 from .context import Context
 from .diagnose import diagnose_engine, diagnose_startup
@@ -24,6 +24,9 @@ from .ports import free_port
 from .targets import Target, resolve
 
 RESTART_STOP_TIMEOUT_S = 10  # docker restart -t 10: this long to stop gracefully, then killed
+# The guide's graceful stop: PostgreSQL gets 60 s to checkpoint and close, Redis 30 s to write its snapshot.
+POSTGRES_STOP_TIMEOUT_S = 60
+REDIS_STOP_TIMEOUT_S = 30
 POLL_S = 1
 
 
@@ -110,17 +113,29 @@ def start_container(ctx: Context, argument: str | None, apply: bool) -> int:
     return _apply(ctx, "start-container", target, lambda: docker.start(name), f"started {name} (docker start)")
 
 
+def stop_timeout_s(inventory, container: str) -> int:
+    """How long a restart lets the container stop gracefully before Docker kills it.
+
+    >>> from observation.inventory import load_inventory
+    >>> inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    >>> [stop_timeout_s(inv, c) for c in ("nautilus-postgres", "nautilus-redis", "nautilus-risk-engine")]
+    [60, 30, 10]
+    """
+    return {inventory.postgres.container: POSTGRES_STOP_TIMEOUT_S,
+            inventory.redis.container: REDIS_STOP_TIMEOUT_S}.get(container, RESTART_STOP_TIMEOUT_S)
+
+
 def restart(ctx: Context, helper: str, argument: str | None, apply: bool) -> int:
     """restart-container, restart-engine, restart-redis and restart-postgres."""
     target = resolve(ctx.inventory, helper, argument)
     name, docker = target.container, ctx.docker(target.host)
+    stop_s = stop_timeout_s(ctx.inventory, name)
     state = State.of(docker.inspect(name))
     bundle_dir = ctx.bundle_dir or default_dir(helper, target)
     plan = numbered([
         f"save the pre-restart diagnostics to {bundle_dir}/: {CONTENTS}",
-        f"restart {name} through the Docker API (POST /containers/{name}/restart?t={RESTART_STOP_TIMEOUT_S}, as "
-        f"`docker restart -t {RESTART_STOP_TIMEOUT_S} {name}`): {RESTART_STOP_TIMEOUT_S} s to stop gracefully, "
-        "then it is killed",
+        f"restart {name} through the Docker API (POST /containers/{name}/restart?t={stop_s}, as "
+        f"`docker restart -t {stop_s} {name}`): {stop_s} s to stop gracefully (the guide's), then it is killed",
         _wait_step(ctx, state, name),
         f"append the outcome to the audit log {ctx.audit_path}"])
     header = f"{helper} {name} (now {state.line()}) on Docker host {target.host!r}"
@@ -128,8 +143,8 @@ def restart(ctx: Context, helper: str, argument: str | None, apply: bool) -> int
         return _dry_run(ctx, header, plan, " (you will be asked to type the container name)")
     audit.ensure_writable(ctx.audit_path)
     ctx.confirm(name, [f"{helper} will restart {name} (now {state.line()}) on Docker host {target.host!r}:"] + plan)
-    return _apply(ctx, helper, target, lambda: docker.restart(name, timeout=RESTART_STOP_TIMEOUT_S),
-                  f"restarted {name} (docker restart -t {RESTART_STOP_TIMEOUT_S})", bundle_dir)
+    return _apply(ctx, helper, target, lambda: docker.restart(name, timeout=stop_s),
+                  f"restarted {name} (docker restart -t {stop_s})", bundle_dir)
 
 
 def _restarter(helper: str) -> Callable[[Context, str | None, bool], int]:
@@ -147,6 +162,11 @@ ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     "check-messagebus": check_messagebus,
     "free-port": free_port,
     # -- helpers that fit a diagnosis (container and database states) --
+    # Looked up at call time: fitting uses this module's _apply, _dry_run and numbered.
+    "unpause-container": lambda ctx, argument, apply: fitting.unpause_container(ctx, argument, apply),
+    "create-container": lambda ctx, argument, apply: fitting.create_container(ctx, argument, apply),
+    "diagnose-memory": lambda ctx, argument, apply: fitting.diagnose_memory(ctx, argument, apply),
+    "postgres-sessions": lambda ctx, argument, apply: fitting.postgres_sessions(ctx, argument, apply),
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
     # Looked up at call time: procedures uses this module's wait_until_ready and numbered.
     "emergency-restart": lambda ctx, argument, apply: procedures.emergency_restart(ctx, argument, apply),

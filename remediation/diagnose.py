@@ -10,6 +10,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from observation.container_facts import explain_exit
 from observation.docker_api import State
 from observation.http import request
 from observation.jsonpath import MISSING, lookup
@@ -119,9 +120,14 @@ def startup_advice(logs: str, state: State, service: str, name: str, dependencie
                       f"it: docker compose build --no-cache {service} && docker compose up -d {service}")
         if state.ready:
             advice.append(f"note: {name} is running now; those lines are from an earlier start")
-    if state.oom_killed or state.exit_code == 137:
-        advice.append("advice: killed by the kernel (OOM-killed or exit 137): raise the memory limit in the compose "
-                      "file, or find the leak (python -m remediation diagnose-engine <engine>)")
+    if state.oom_killed:
+        advice.append("advice: killed by the kernel for exceeding its memory limit (State.OOMKilled): see its memory "
+                      f"against the limit and its growth: python -m remediation diagnose-memory {name}; then find "
+                      "the leak or raise the memory limit in the compose file")
+    elif state.exit_code == 137:
+        # 137 is 128 + SIGKILL: an OOM kill only when Docker says so; otherwise more memory would not help.
+        advice.append(f"exit code 137: {explain_exit(137, False)}; Docker reports no OOM kill, so this is no memory "
+                      "problem: look for who stopped or killed it (docker events, a stop that ran out of time)")
     if state.exit_code == 125:
         advice.append("advice: exit code 125 is a Docker daemon error: check `docker version` and the daemon's log")
     port_in_use = by_id()["port-in-use"]

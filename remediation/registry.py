@@ -39,6 +39,14 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
     HelperInfo("restart-redis", "restart the Redis container after saving its diagnostics", True, None),
     HelperInfo("restart-postgres", "restart the PostgreSQL container after saving its diagnostics", True, None),
     # -- helpers that fit a diagnosis (container and database states) --
+    HelperInfo("unpause-container", "unpause a paused platform container (docker unpause), wait until healthy",
+               False, "container"),
+    HelperInfo("create-container", "create a missing platform container from the deployment's Compose project "
+               "(compose up -d --no-deps SERVICE; volumes reused, never removed)", False, "container"),
+    HelperInfo("diagnose-memory", "a container's memory against its limit, its growth, and its OOM kill",
+               False, "container", read_only=True),
+    HelperInfo("postgres-sessions", "who holds PostgreSQL's connections; --apply ends sessions idle longer than "
+               "$NAUTILUS_SESSIONS_IDLE_MIN (default 5) minutes", True, None),
     # -- the guide's procedures (emergency restart, isolation, rebuild) --
     HelperInfo("emergency-restart", "the guide's emergency restart in phases: infrastructure, backend, engines, "
                "frontend, then validation (no kill, no prune)", True, None),

@@ -56,9 +56,9 @@ C = ContainerTarget("nautilus-risk-engine", "local", "risk")
 # -- containers -----------------------------------------------------------------
 
 def test_container_checks_pass_on_a_healthy_container():
-    for check in (containers.test_container_exists, containers.test_container_running,
-                  containers.test_container_healthy):
+    for check in (containers.test_container_exists, containers.test_container_healthy):
         check(C, snapshot(attrs()), verdict())
+    containers.test_container_running(C, snapshot(attrs()), INV, {}, verdict())
     containers.test_container_not_restart_looping(C, snapshot(attrs()), INV, verdict())
 
 
@@ -69,7 +69,7 @@ def test_missing_container_fails_exists():
 
 def test_exited_container_fails_running():
     with pytest.raises(FAILED, match="expected status running; saw status exited"):
-        containers.test_container_running(C, snapshot(attrs(status="exited")), verdict())
+        containers.test_container_running(C, snapshot(attrs(status="exited")), INV, {}, verdict())
 
 
 def test_unhealthy_container_fails_healthy_with_the_last_probe():
@@ -196,9 +196,10 @@ def test_service_and_port_checks():
     with pytest.raises(FAILED, match="saw HTTP 502"):
         infra.test_service_health_answers(backend, {"backend": HttpSample(backend.url, 502, 3.0, "")}, verdict())
     port = PortTarget(8200, "local", "127.0.0.1", "risk-engine")
-    ports.test_port_open(port, {("local", 8200): PortProbe(True, 0.2)}, verdict())
+    ports.test_port_open(port, {("local", 8200): PortProbe(True, 0.2)}, INV, snapshot(attrs()), verdict())
     with pytest.raises(FAILED, match="saw connection refused after 0 ms"):
-        ports.test_port_open(port, {("local", 8200): PortProbe(False, 0.1, "connection refused")}, verdict())
+        ports.test_port_open(port, {("local", 8200): PortProbe(False, 0.1, "connection refused")}, INV,
+                             snapshot(attrs()), verdict())
 
 
 class Backend:

@@ -144,24 +144,24 @@ def test_registry_commands_kinds_and_one_function_per_helper():
     assert command_for("restart-redis", "ignored") == "python -m remediation restart-redis"
     assert command_for("free-port", 8200) == "python -m remediation free-port 8200"
     assert set(actions.ACTIONS) == set(HELPERS)
-    assert {n for n, h in HELPERS.items() if h.disruptive} == {"restart-container", "restart-engine",
-                                                                "restart-redis", "restart-postgres"}
+    assert {n for n, h in HELPERS.items() if h.disruptive} >= {"restart-container", "restart-engine",
+                                                                "restart-redis", "restart-postgres", "postgres-sessions"}
     assert {n for n, h in HELPERS.items() if h.read_only} == {"diagnose-startup", "diagnose-engine",
-                                                              "check-messagebus", "free-port"}
+                                                              "check-messagebus", "free-port", "diagnose-memory"}
     assert HELPERS["start-container"].kind == "safe"
 
 
 # -- dry runs -------------------------------------------------------------------
 
-@pytest.mark.parametrize("helper, target, container", [
-    ("restart-engine", "risk", "nautilus-risk-engine"),
-    ("restart-container", "backend", "nautilus-backend"),
-    ("restart-container", "nautilus-redis", "nautilus-redis"),
-    ("restart-redis", None, "nautilus-redis"),
-    ("restart-postgres", None, "nautilus-postgres"),
+@pytest.mark.parametrize("helper, target, container, stop_s", [
+    ("restart-engine", "risk", "nautilus-risk-engine", 10),
+    ("restart-container", "backend", "nautilus-backend", 10),
+    ("restart-container", "nautilus-redis", "nautilus-redis", 30),  # the guide's graceful stops
+    ("restart-redis", None, "nautilus-redis", 30),
+    ("restart-postgres", None, "nautilus-postgres", 60),
 ])
 def test_dry_run_of_each_disruptive_helper_prints_the_plan_and_changes_nothing(ctx, api, output, tmp_path,
-                                                                               helper, target, container):
+                                                                               helper, target, container, stop_s):
     assert actions.ACTIONS[helper](ctx, target, False) == 0
     assert api.changes == []
     assert not (tmp_path / "bundle").exists() and not ctx.audit_path.exists()
@@ -170,7 +170,8 @@ def test_dry_run_of_each_disruptive_helper_prints_the_plan_and_changes_nothing(c
     assert [s.split(".")[0] for s in steps] == ["1", "2", "3", "4"]
     assert steps[0].startswith(f"1. save the pre-restart diagnostics to {tmp_path / 'bundle'}/")
     assert steps[1].startswith(f"2. restart {container} through the Docker API "
-                               f"(POST /containers/{container}/restart?t=10, as `docker restart -t 10 {container}`)")
+                               f"(POST /containers/{container}/restart?t={stop_s}, as `docker restart -t {stop_s} "
+                               f"{container}`)")
     assert steps[2].startswith("3. wait up to 60 s")
     assert steps[3] == f"4. append the outcome to the audit log {ctx.audit_path}"
     assert output[-1] == ("dry run: nothing changed; add --apply to do it "
@@ -483,7 +484,7 @@ def test_cli_asks_for_the_container_name_on_a_terminal(api, tmp_path, no_http):
 
     code, out, err = run_main("restart-redis", "--apply", f"--bundle-dir={tmp_path / 'b'}", api=api,
                               stdin=Terminal("nautilus-redis\n"), environ=env)
-    assert code == 0 and api.changes == [("restart", "nautilus-redis", 10)]
+    assert code == 0 and api.changes == [("restart", "nautilus-redis", 30)]
     assert out.splitlines()[0] == f"diagnostics saved to {tmp_path / 'b'}"
     assert json.loads((tmp_path / "a.log").read_text())["helper"] == "restart-redis"
 
