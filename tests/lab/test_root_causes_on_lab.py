@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -79,3 +80,33 @@ def test_a_frozen_docker_daemon_is_the_root_of_every_container_check(tmp_path, l
     assert elapsed < 60
     subprocess.run(["docker", "info"], capture_output=True, timeout=30)  # the daemon answers again
     assert run_checks(tmp_path, "-m", "emergency", INVENTORY).failed == set()
+
+
+@pytest.mark.lab_fault
+def test_reruns_during_an_incident_keep_the_root_cause_reporting(tmp_path, fault, heal):
+    """--lf, --engine and the printed root-cause rerun all work with blocked checks."""
+    import shlex
+    import sys
+
+    from conftest import ROOT
+    env = dict(os.environ)
+    env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
+    reports = [f"--html={tmp_path / 'r.html'}", f"--alluredir={tmp_path / 'a'}", f"--state-dir={tmp_path / 's'}"]
+    base = [sys.executable, "-m", "pytest", "-q", "-o", f"cache_dir={tmp_path / 'cache'}", *reports, INVENTORY]
+
+    def run(cmd: list[str]) -> str:
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return done.stdout.splitlines()[-1] if done.stdout else done.stderr
+
+    fault("stop", "risk")
+    done = subprocess.run(base + ["-m", "emergency"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert re.search(r"1 failed, \d+ passed, \d+ deselected, \d+ blocked", done.stdout.splitlines()[-1])
+    rerun = next(line for line in done.stdout.splitlines() if line.startswith("rerun only the root causes: "))
+    command = shlex.split(rerun.split(": ", 1)[1])
+    assert command[:3] == ["python", "-m", "pytest"]
+    assert re.search(r"\b1 failed in", run([sys.executable, *command[1:], *reports]))
+    assert re.search(r"1 failed, (\d+ deselected, )?\d+ blocked", run(base + ["--lf"]))
+    assert re.search(r"1 failed, \d+ passed, \d+ deselected, \d+ blocked",
+                     run(base + ["-m", "emergency", "--engine", "risk"]))
+    heal()
+    assert re.search(r"^\d+ passed", run(base + ["--lf"]))
