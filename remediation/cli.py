@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
             ctx.docker_factory = docker_factory
         redact = ctx.redactor.redact_text
         if args.apply and info.disruptive and not args.yes and not stdin.isatty():
-            raise no_terminal(resolve(inventory, args.helper, args.target).container)  # before touching Docker
+            # Before touching Docker; a helper with no target acts on more than one container.
+            one_container = info.target or args.helper in ("restart-redis", "restart-postgres")
+            raise no_terminal(resolve(inventory, args.helper, args.target).container if one_container
+                              else f"the platform ({args.helper})")
         if args.apply and info.read_only:
             print(f"remediation: {args.helper} is read-only; --apply changes nothing", file=stderr)
         return ACTIONS[args.helper](ctx, args.target, args.apply)
