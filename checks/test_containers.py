@@ -55,7 +55,7 @@ def test_container_exists(container, container_states, verdict):
 
 @check("container-running", "Platform container is running", tiers=EMERGENCY, severity="critical", guide=STARTUP,
        remedy="start-container",
-       needs=("container-exists",))
+       needs=("container-exists", "container-not-restart-looping"))  # a loop is the cause, "not running" its effect
 def test_container_running(container, container_states, inventory, port_probes, verdict):
     state = inspected(container, container_states, verdict)["State"]
     note = choose_start_fix(container, state, inventory, port_probes, verdict)

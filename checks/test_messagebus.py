@@ -49,7 +49,7 @@ def test_engine_bus_connection(engine, bus_view, container_states, verdict):
 @check("engine-bus-idle", "The engine's Redis connection is in use, not idle", tiers=DAILY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
        applies=lambda engine: bool(engine.bus.client_name) or engine.docker,
-       needs=("engine-bus-connection",))
+       needs=("engine-bus-connection", "container-running"))  # a paused engine keeps an idle connection
 def test_engine_bus_idle(engine, bus_view, container_states, inventory, verdict):
     found = connections(engine, bus_view, container_states, verdict)
     idle = min(int(c.get("idle", 0)) for c in found)
