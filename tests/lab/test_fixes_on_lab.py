@@ -193,6 +193,9 @@ def test_postgres_out_of_connections_names_who_holds_them_and_ends_idle_ones(tmp
     finally:
         for conn in held:
             conn.close()
+        admin.close()  # idle past the limit too, so the helper may have ended it
+        admin = psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus",
+                                password=lab_password, autocommit=True, connect_timeout=5)
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'lab_suite'")
         admin.execute("DROP ROLE IF EXISTS lab_suite")
         admin.close()
@@ -206,7 +209,9 @@ def test_oom_kill_names_a_memory_diagnosis_not_a_restart(tmp_path, fault, heal):
     run = run_checks(tmp_path, *args)
     root = "test_container_not_oom_killed[nautilus-portfolio-engine]"
     roots, _ = roots_and_blocked(run)
-    assert root in roots, run.output[-3000:]
+    # The engine's log also shows the guide's known MemoryError: a second finding of the same event, not yet
+    # tied to the kill in the dependency data (log-known-errors does not need container-not-oom-killed).
+    assert roots == {root, "test_log_known_errors[nautilus-portfolio-engine]"}, (sorted(roots), run.output[-3000:])
     command = printed_fix(run, root)
     assert command == f"python -m remediation diagnose-memory nautilus-portfolio-engine {INVENTORY}"
     assert "restart-container" not in run.messages[root] and "restart-engine" not in run.messages[root]
@@ -226,7 +231,7 @@ def test_restart_loop_names_diagnose_startup(tmp_path, fault, heal):
     run = run_checks(tmp_path, *args)
     root = "test_container_not_restart_looping[nautilus-factor-engine]"
     roots, blocked = roots_and_blocked(run)
-    assert root in roots, run.output[-3000:]
+    assert roots == {root}, (sorted(roots), run.output[-3000:])
     command = printed_fix(run, root)
     assert command == f"python -m remediation diagnose-startup nautilus-factor-engine {INVENTORY}"
     said = remediate(command)
