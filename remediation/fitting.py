@@ -7,7 +7,10 @@
   Read-only: restarting blindly would only start the next kill.
 - postgres-sessions: PostgreSQL out of connections: who holds them (application, client, state, idle
   time), and with --apply it ends sessions idle longer than a limit. Disruptive: asks, saves the
-  diagnostics bundle, audits.
+  diagnostics bundle, audits. The idle limit is $NAUTILUS_SESSIONS_IDLE_MIN minutes (default 5; the CLI has no
+  per-helper options). With every slot taken, a normal user cannot connect, this helper included:
+  PostgreSQL keeps superuser_reserved_connections (3 by default) for superusers, so run it with an
+  inventory naming a superuser (the lab's user `nautilus` is one, so on the lab it gets in).
 
 Like every helper: without `apply` they print the plan and change nothing.
 """
