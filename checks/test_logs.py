@@ -89,7 +89,7 @@ def test_log_slow_operations(container, log_scans, inventory, verdict):
 
 @check("log-known-errors", "No error of the guide's Knowledge Base in the last hour of logs or in Docker's state",
        tiers=DAILY, severity="critical", guide=ENGINE_ERRORS,
-       needs=("container-exists",))
+       needs=("container-exists", "container-not-oom-killed"))
 def test_log_known_errors(container, log_scans, container_states, inventory, pytestconfig, verdict):
     scan = scan_of(container, log_scans, verdict)
     attrs = container_states.get(container.name, container.host) or {}

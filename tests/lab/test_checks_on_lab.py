@@ -50,7 +50,7 @@ def test_stopped_engine(tmp_path, fault, heal):
     fault("stop", "risk")
     run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
     assert_failed_exactly(run, engine_down("risk", 8200))
-    assert "python -m remediation restart-engine risk" in run.messages["test_engine_health_answers[risk-engine]"]
+    assert "blocked by container-running[nautilus-risk-engine]" in run.messages["test_engine_health_answers[risk-engine]"]
     assert "python -m remediation start-container nautilus-risk-engine" in run.messages["test_container_running[nautilus-risk-engine]"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "risk", *INVENTORY), set())
@@ -67,7 +67,8 @@ def test_stopped_redis(tmp_path, fault, heal):
     expected |= {f"test_engine_bus_connection[{e}-engine]" for e in ENGINES}
     expected |= {f"test_engine_heartbeat_fresh[{e}-engine]" for e in ENGINES}
     assert_failed_exactly(run, expected)
-    assert "python -m remediation restart-redis" in run.messages["test_redis_ping"]
+    assert "python -m remediation start-container nautilus-redis" in run.messages["test_container_running[nautilus-redis]"]
+    assert "blocked by container-running[nautilus-redis]" in run.messages["test_redis_ping"]
     assert "cannot observe: redis" in run.messages["test_engine_bus_connection[risk-engine]"]
     heal()
     time.sleep(5)  # engines reconnect and beat again
@@ -80,7 +81,9 @@ def test_stopped_postgres(tmp_path, fault, heal):
     run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
     assert_failed_exactly(run, {"test_container_running[nautilus-postgres]", "test_container_healthy[nautilus-postgres]",
                                 "test_port_open[port-5432]", "test_postgres_ready"})
-    assert "python -m remediation restart-postgres" in run.messages["test_postgres_ready"]
+    assert "python -m remediation start-container nautilus-postgres" in \
+        run.messages["test_container_running[nautilus-postgres]"]
+    assert "blocked by container-running[nautilus-postgres]" in run.messages["test_postgres_ready"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "postgres", *INVENTORY), set())
 

@@ -208,10 +208,10 @@ def test_oom_kill_names_a_memory_diagnosis_not_a_restart(tmp_path, fault, heal):
     args = ("-m", "daily", "-k", "portfolio and not restarts_since", INVENTORY)
     run = run_checks(tmp_path, *args)
     root = "test_container_not_oom_killed[nautilus-portfolio-engine]"
-    roots, _ = roots_and_blocked(run)
-    # The engine's log also shows the guide's known MemoryError: a second finding of the same event, not yet
-    # tied to the kill in the dependency data (log-known-errors does not need container-not-oom-killed).
-    assert roots == {root, "test_log_known_errors[nautilus-portfolio-engine]"}, (sorted(roots), run.output[-3000:])
+    roots, blocked = roots_and_blocked(run)
+    # The engine's log also shows the guide's known MemoryError: the same event, blocked by the kill.
+    assert roots == {root}, (sorted(roots), run.output[-3000:])
+    assert "test_log_known_errors[nautilus-portfolio-engine]" in blocked
     command = printed_fix(run, root)
     assert command == f"python -m remediation diagnose-memory nautilus-portfolio-engine {INVENTORY}"
     assert "restart-container" not in run.messages[root] and "restart-engine" not in run.messages[root]
