@@ -28,3 +28,19 @@ def test_every_remediation_helper_is_in_the_readme():
     from remediation.registry import HELPERS
     missing = [name for name in HELPERS if f"{name}" not in README]
     assert missing == [], f"helpers missing from the README's remediation table: {missing}"
+
+
+def readme_table_counts(header: str) -> dict[str, int]:
+    """{first cell: second cell} of the README table under `header`."""
+    section = README.split(header, 1)[1].split("\n\n", 2)[1]
+    rows = [line.split("|")[1:3] for line in section.splitlines()[2:] if line.startswith("|")]
+    return {name.strip().strip("`").split(" ")[0]: int(count) for name, count in rows}
+
+
+def test_the_readme_counts_checks_as_the_code_does():
+    from collections import Counter
+
+    from checks.coverage import load_checks
+    checks = load_checks()
+    assert readme_table_counts("### Tiers") == dict(Counter(t for s in checks.values() for t in s.tiers))
+    assert readme_table_counts("### Checks per area") == dict(Counter(s.area for s in checks.values()))
