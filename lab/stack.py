@@ -177,6 +177,25 @@ def settle() -> None:
     if youngest < wanted:
         print(f"[lab] settling {wanted - youngest:.0f}s so no engine reads as freshly restarted", flush=True)
         time.sleep(wanted - youngest)
+    wait_scraped()
+
+
+def wait_scraped(timeout_s: float = 20) -> None:
+    """Wait (bounded) until the lab's Prometheus has scraped every target since it or the engine started.
+
+    A target not scraped yet reads "unknown" (or still "down" from before a restart): the suite's
+    prometheus-targets-up would judge a lab that is merely fresh.
+    """
+    import requests
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            targets = requests.get("http://127.0.0.1:9090/api/v1/targets", timeout=3).json()["data"]["activeTargets"]
+        except (requests.RequestException, ValueError, KeyError):
+            return  # no Prometheus in this lab, or not answering: nothing to wait for
+        if all(t.get("health") == "up" for t in targets):
+            return
+        time.sleep(1)
 
 
 def _up_for(container) -> float:
