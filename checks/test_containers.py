@@ -153,7 +153,7 @@ def test_container_not_oom_killed(container, container_states, verdict):
                         "next kill (diagnose-memory: its memory against the limit and its growth)")
 
 
-@check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="warning",
+@check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="normal",
        guide=CONTAINER_ERRORS, remedy="diagnose-startup",
        needs=("container-exists",))
 def test_container_exit_code(container, container_states, verdict):
@@ -166,7 +166,7 @@ def test_container_exit_code(container, container_states, verdict):
                         f"(status {state.get('Status')}, finished {state.get('FinishedAt')}){error}")
 
 
-@check("container-restart-count", "Container restarted fewer times than the limit", tiers=DAILY, severity="warning",
+@check("container-restart-count", "Container restarted fewer times than the limit", tiers=DAILY, severity="normal",
        guide=STARTUP, remedy="diagnose-startup",
        needs=("container-exists",))
 def test_container_restart_count(container, container_states, inventory, verdict):
@@ -179,7 +179,7 @@ def test_container_restart_count(container, container_states, inventory, verdict
 
 
 @check("container-restarts-since-last-run", "Container has not restarted since the previous run", tiers=DAILY,
-       severity="warning", guide=STARTUP, remedy="diagnose-startup",
+       severity="normal", guide=STARTUP, remedy="diagnose-startup",
        needs=("container-exists",))
 def test_container_restarts_since_last_run(container, container_states, restart_history, verdict):
     now = Seen.of(inspected(container, container_states, verdict))
@@ -194,7 +194,7 @@ def test_container_restarts_since_last_run(container, container_states, restart_
                    seen="; ".join(found))
 
 
-@check("container-healthcheck-configured", "Container has a Docker health check", tiers=DAILY, severity="warning",
+@check("container-healthcheck-configured", "Container has a Docker health check", tiers=DAILY, severity="normal",
        guide=DOCKER_TUNING,
        needs=("container-exists",))
 def test_container_healthcheck_configured(container, container_states, verdict):
@@ -209,7 +209,7 @@ def test_container_healthcheck_configured(container, container_states, verdict):
 RESTARTING_POLICIES = ("unless-stopped", "always", "on-failure")
 
 
-@check("container-restart-policy", "Container restarts by itself after a crash", tiers=DAILY, severity="warning",
+@check("container-restart-policy", "Container restarts by itself after a crash", tiers=DAILY, severity="normal",
        guide=DOCKER_TUNING,
        needs=("container-exists",))
 def test_container_restart_policy(container, container_states, verdict):
@@ -218,7 +218,7 @@ def test_container_restart_policy(container, container_states, verdict):
                    seen=f"restart policy {policy.get('Name') or 'no'!r}; fix: restart: unless-stopped in the compose file")
 
 
-@check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="warning", guide=STARTUP,
+@check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="normal", guide=STARTUP,
        needs=("container-exists",))
 def test_container_memory_limit(container, container_states, verdict):
     memory = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("Memory") or 0
@@ -227,7 +227,7 @@ def test_container_memory_limit(container, container_states, verdict):
                    seen="no memory limit: one leak can starve the whole host; fix: mem_limit in the compose file")
 
 
-@check("container-non-root", "Container does not run as root", tiers=WEEKLY, severity="warning",
+@check("container-non-root", "Container does not run as root", tiers=WEEKLY, severity="normal",
        guide=BEST_PRACTICES,
        needs=("container-exists",))
 def test_container_non_root(container, container_states, verdict):
@@ -250,7 +250,7 @@ def test_container_data_on_volumes(container, container_states, verdict):
                         f"fix: a named volume on {data_dir} in the compose file")
 
 
-@check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="warning", guide=DOCKER_TUNING,
+@check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="normal", guide=DOCKER_TUNING,
        needs=("container-exists",))
 def test_container_log_rotation(container, container_states, verdict):
     config = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("LogConfig") or {}

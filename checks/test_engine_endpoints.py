@@ -65,7 +65,7 @@ def metric_value(engine, metrics: Metrics, logical: str) -> float:
 
 
 @check("engine-metrics-readable", "Engine /metrics parses and carries every metric the inventory names", tiers=DAILY,
-       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=serves_metrics,
+       severity="normal", guide=ANALYTICS, remedy="diagnose-engine", applies=serves_metrics,
        needs=("container-running", "port-open"))
 def test_engine_metrics_readable(engine, endpoint_samples, verdict):
     sample = endpoint_samples.metrics[engine.name]
@@ -87,7 +87,7 @@ def test_engine_metrics_readable(engine, endpoint_samples, verdict):
 
 
 @check("engine-error-rate", "Engine errors stay under the error-rate limit of its requests", tiers=DAILY,
-       severity="warning", guide=ANALYTICS, remedy="diagnose-engine", applies=names_metrics("requests", "errors"),
+       severity="normal", guide=ANALYTICS, remedy="diagnose-engine", applies=names_metrics("requests", "errors"),
        needs=("engine-metrics-readable",))
 def test_engine_error_rate(engine, endpoint_samples, inventory, verdict):
     metrics = readable_metrics(engine, endpoint_samples, verdict)
@@ -121,7 +121,7 @@ def timed_call(engine, endpoint_samples, name: str, limit_ms: float, verdict) ->
 
 
 @check("analytics-calculation-time", "The guide's test calculation answers within its time limit", tiers=DAILY,
-       severity="warning", guide=TUNING, remedy="diagnose-engine", applies=has_endpoint("calculate"),
+       severity="normal", guide=TUNING, remedy="diagnose-engine", applies=has_endpoint("calculate"),
        needs=("container-running", "port-open"))
 def test_analytics_calculation_time(engine, endpoint_samples, inventory, verdict):
     """A real calculation for the probe portfolio (it writes a row, as the guide's own probe does)."""
@@ -130,7 +130,7 @@ def test_analytics_calculation_time(engine, endpoint_samples, inventory, verdict
 
 
 @check("risk-check-time", "The guide's test risk check answers within its time limit", tiers=DAILY,
-       severity="warning", guide=RISK, remedy="diagnose-engine", applies=has_endpoint("risk_check"),
+       severity="normal", guide=RISK, remedy="diagnose-engine", applies=has_endpoint("risk_check"),
        needs=("container-running", "port-open"))
 def test_risk_check_time(engine, endpoint_samples, inventory, verdict):
     """A real risk check for the probe portfolio (it writes a row, as the guide's own probe does)."""
@@ -182,7 +182,7 @@ def _number(value) -> bool:
 
 
 @check("websocket-connections", "WebSocket active connections stay below the warning level", tiers=DAILY,
-       severity="warning", guide=WEBSOCKET, applies=websocket_observable,
+       severity="normal", guide=WEBSOCKET, applies=websocket_observable,
        needs=("container-running", "port-open"))
 def test_websocket_connections(engine, endpoint_samples, inventory, verdict):
     figures = websocket_figures(engine, endpoint_samples, verdict)

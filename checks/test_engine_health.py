@@ -44,7 +44,7 @@ def test_engine_health_answers(engine, health_samples, verdict):
 
 
 @check("engine-health-latency", "Engine /health answers within the slow threshold", tiers=DAILY,
-       severity="warning", guide=SLOW, remedy="diagnose-engine",
+       severity="normal", guide=SLOW, remedy="diagnose-engine",
        needs=("engine-health-answers",))
 def test_engine_health_latency(engine, health_samples, inventory, verdict):
     sample = answered(engine, health_samples, verdict)
@@ -67,7 +67,7 @@ def test_engine_status_healthy(engine, health_samples, verdict):
                    expected=f"{engine.health.status} in {engine.health.healthy_values}", seen=shown(status))
 
 
-@check("engine-uptime", "Engine reports an uptime past the fresh-restart minimum", tiers=DAILY, severity="warning",
+@check("engine-uptime", "Engine reports an uptime past the fresh-restart minimum", tiers=DAILY, severity="normal",
        guide=FULL_HEALTH, remedy="diagnose-startup",
        needs=("engine-health-answers",))
 def test_engine_uptime(engine, health_samples, inventory, verdict):
@@ -82,7 +82,7 @@ def test_engine_uptime(engine, health_samples, inventory, verdict):
 
 
 @check("engine-health-values", "Engine health carries its engine-specific fields with good values", tiers=DAILY,
-       severity="warning", guide=FULL_HEALTH, remedy="diagnose-engine",
+       severity="normal", guide=FULL_HEALTH, remedy="diagnose-engine",
        applies=lambda engine: bool(engine.health.expected or engine.health.rules),
        needs=("engine-health-answers",))
 def test_engine_health_values(engine, health_samples, verdict):

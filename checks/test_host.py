@@ -65,7 +65,7 @@ def test_host_memory(host_facts, inventory, verdict):
                         " or raise the host's memory")
 
 
-@check("host-cpu-load", "The host's 1-minute load per CPU is within bounds", tiers=DAILY, severity="warning",
+@check("host-cpu-load", "The host's 1-minute load per CPU is within bounds", tiers=DAILY, severity="normal",
        guide=FULL_HEALTH)
 def test_host_cpu_load(host_facts, inventory, verdict):
     load = verdict.observed(host_facts.load)
@@ -78,7 +78,7 @@ def test_host_cpu_load(host_facts, inventory, verdict):
 
 
 @check("docker-disk-reclaimable", "Docker holds little reclaimable space (unused images, stopped containers, build cache)",
-       tiers=DAILY, severity="warning", guide=FULL_HEALTH, remedy="docker-cleanup",
+       tiers=DAILY, severity="normal", guide=FULL_HEALTH, remedy="docker-cleanup",
        needs=("docker-daemon-answers",))
 def test_docker_disk_reclaimable(docker_df, inventory, verdict):
     found = reclaimable(verdict.observed(docker_df))
@@ -92,7 +92,7 @@ def test_docker_disk_reclaimable(docker_df, inventory, verdict):
                         " docker container prune, docker builder prune (never --volumes: volumes hold data)")
 
 
-@check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="warning",
+@check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="normal",
        guide=DOCKER_TUNING,
        needs=("docker-daemon-answers",))
 def test_docker_storage_driver(host_facts, verdict):

@@ -63,7 +63,7 @@ def helper_command(helper: str | None, container, inventory, inventory_path: str
             + (f" --inventory={inventory_path}" if inventory_path else ""))
 
 
-@check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="warning",
+@check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="normal",
        guide=FULL_HEALTH,
        needs=("container-exists",))
 def test_log_error_rate(container, log_scans, inventory, verdict):
@@ -76,7 +76,7 @@ def test_log_error_rate(container, log_scans, inventory, verdict):
 
 
 @check("log-slow-operations", "Few slow-operation lines in the container's last hour of logs", tiers=DAILY,
-       severity="warning", guide=SLOW,
+       severity="normal", guide=SLOW,
        needs=("container-exists",))
 def test_log_slow_operations(container, log_scans, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
@@ -112,7 +112,7 @@ def test_log_known_errors(container, log_scans, container_states, inventory, pyt
 
 
 @check("weekly-error-summary", "Error lines over the week stay within the weekly budget", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE,
+       severity="normal", guide=WEEKLY_MAINTENANCE,
        needs=("container-exists",))
 def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict):
     scan = scan_of(container, weekly_log_scans, verdict)

@@ -40,7 +40,7 @@ def test_backup_today(backup_sample, verdict):
 
 
 @check("logs-rotated", "The log directory holds no old uncompressed or expired *.log files", tiers=DAILY,
-       severity="warning", guide=LOG_MANAGEMENT, remedy="rotate-logs")
+       severity="normal", guide=LOG_MANAGEMENT, remedy="rotate-logs")
 def test_logs_rotated(log_rotation, inventory, verdict):
     found = verdict.observed(log_rotation)
     t = inventory.thresholds
@@ -66,7 +66,7 @@ def test_logs_rotated(log_rotation, inventory, verdict):
 
 
 @check("container-log-size", "A platform container's json log file is below the size limit", tiers=DAILY,
-       severity="warning", guide=LOG_MANAGEMENT,
+       severity="normal", guide=LOG_MANAGEMENT,
        needs=("container-exists",))
 def test_container_log_size(container, container_log_sizes, container_states, inventory, verdict):
     size = container_log_sizes[(container.host, container.name)]
@@ -85,7 +85,7 @@ def test_container_log_size(container, container_log_sizes, container_states, in
 
 
 @check("image-age", "The image a platform container runs was built within the age limit", tiers=WEEKLY,
-       severity="info", guide=BEST_PRACTICES,
+       severity="minor", guide=BEST_PRACTICES,
        needs=("container-exists",))
 def test_image_age(container, container_states, docker_df, inventory, verdict):
     attrs = container_states.get(container.name, container.host)
@@ -110,7 +110,7 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
 
 
 @check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
-       severity="warning", guide=BEST_PRACTICES,
+       severity="normal", guide=BEST_PRACTICES,
        needs=("service-health-answers@prometheus",))
 def test_prometheus_targets_up(prometheus, prometheus_targets, verdict):
     if prometheus is None:

@@ -41,7 +41,7 @@ def gb(n_bytes: float) -> str:
     return f"{n_bytes / GB:.2f} GB"
 
 
-@check("postgres-version", "PostgreSQL is a supported major version", tiers=WEEKLY, severity="warning",
+@check("postgres-version", "PostgreSQL is a supported major version", tiers=WEEKLY, severity="normal",
        guide=FULL_HEALTH,
        needs=("postgres-ready",))
 def test_postgres_version(postgres_sample, inventory, verdict):
@@ -52,7 +52,7 @@ def test_postgres_version(postgres_sample, inventory, verdict):
                    seen=f"{pg.version} (fix: upgrade with pg_upgrade or dump/restore)")
 
 
-@check("postgres-size", "The database is below its size limit", tiers=DAILY, severity="warning", guide=FULL_HEALTH,
+@check("postgres-size", "The database is below its size limit", tiers=DAILY, severity="normal", guide=FULL_HEALTH,
        needs=("postgres-ready",))
 def test_postgres_size(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
@@ -80,7 +80,7 @@ def test_postgres_connections(postgres_sample, inventory, verdict):
 
 
 @check("postgres-active-connections", "Active queries stay at or below the guide's 20", tiers=DAILY,
-       severity="warning", guide=APP_TUNING,
+       severity="normal", guide=APP_TUNING,
        needs=("postgres-ready",))
 def test_postgres_active_connections(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
@@ -95,7 +95,7 @@ def test_postgres_active_connections(postgres_sample, inventory, verdict):
 
 
 @check("postgres-idle-in-transaction", "No session sits idle inside an open transaction", tiers=DAILY,
-       severity="warning", guide=DATABASE,
+       severity="normal", guide=DATABASE,
        needs=("postgres-ready",))
 def test_postgres_idle_in_transaction(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
@@ -129,7 +129,7 @@ def test_postgres_blocked_queries(postgres_sample, inventory, verdict):
                    seen="; ".join(lines[:5]) + " (fix: end the blocker: SELECT pg_terminate_backend(pid))")
 
 
-@check("postgres-long-queries", "No query runs longer than the limit", tiers=DAILY, severity="warning",
+@check("postgres-long-queries", "No query runs longer than the limit", tiers=DAILY, severity="normal",
        guide=BOTTLENECKS,
        needs=("postgres-ready",))
 def test_postgres_long_queries(postgres_sample, inventory, verdict):
@@ -145,7 +145,7 @@ def test_postgres_long_queries(postgres_sample, inventory, verdict):
 
 
 @check("postgres-slow-queries", "No statement averages over the slow-query limit (pg_stat_statements)",
-       tiers=DAILY, severity="warning", guide=APP_TUNING,
+       tiers=DAILY, severity="normal", guide=APP_TUNING,
        needs=("postgres-ready",))
 def test_postgres_slow_queries(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
@@ -160,7 +160,7 @@ def test_postgres_slow_queries(postgres_sample, inventory, verdict):
                         + f" (since {pg.stats_since}; fix: EXPLAIN ANALYZE, add the missing index)")
 
 
-@check("postgres-dead-tuples", "No table carries more dead rows than the limit", tiers=WEEKLY, severity="warning",
+@check("postgres-dead-tuples", "No table carries more dead rows than the limit", tiers=WEEKLY, severity="normal",
        guide=DB_MAINTENANCE, remedy="vacuum-analyze",
        needs=("postgres-ready",))
 def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
@@ -177,7 +177,7 @@ def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
 
 
 @check("postgres-vacuum-recent", "Written tables were vacuumed and analyzed recently", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE, remedy="vacuum-analyze",
+       severity="normal", guide=WEEKLY_MAINTENANCE, remedy="vacuum-analyze",
        needs=("postgres-ready",))
 def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
@@ -189,7 +189,7 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
                         + " (fix: VACUUM ANALYZE, as the guide's daily maintenance does)")
 
 
-@check("postgres-unused-indexes", "Every non-unique index is used", tiers=WEEKLY, severity="info",
+@check("postgres-unused-indexes", "Every non-unique index is used", tiers=WEEKLY, severity="minor",
        guide=DB_MAINTENANCE,
        needs=("postgres-ready",))
 def test_postgres_unused_indexes(postgres_sample, verdict):
@@ -203,7 +203,7 @@ def test_postgres_unused_indexes(postgres_sample, verdict):
                         + " (they cost every write; fix: DROP INDEX after confirming no rare job needs it)")
 
 
-@check("postgres-largest-tables", "No table is above the table size limit", tiers=WEEKLY, severity="warning",
+@check("postgres-largest-tables", "No table is above the table size limit", tiers=WEEKLY, severity="normal",
        guide=DB_MAINTENANCE,
        needs=("postgres-ready",))
 def test_postgres_largest_tables(postgres_sample, inventory, verdict):

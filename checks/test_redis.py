@@ -31,7 +31,7 @@ def window(info: dict) -> str:
     return f"in the last {info.get('uptime_in_seconds', 0) / 3600:.1f} h (since start or CONFIG RESETSTAT)"
 
 
-@check("redis-memory", "Redis memory stays below the warning share of maxmemory", tiers=DAILY, severity="warning",
+@check("redis-memory", "Redis memory stays below the warning share of maxmemory", tiers=DAILY, severity="normal",
        guide=BOTTLENECKS,
        needs=("redis-ping",))
 def test_redis_memory(redis_sample, inventory, verdict):
@@ -52,7 +52,7 @@ def test_redis_memory(redis_sample, inventory, verdict):
                         f"expire them, or raise maxmemory)")
 
 
-@check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="warning", guide=APP_TUNING,
+@check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="normal", guide=APP_TUNING,
        needs=("redis-ping",))
 def test_redis_evictions(redis_sample, verdict):
     info = stats(redis_sample, verdict).info
@@ -76,7 +76,7 @@ def test_redis_rejected_connections(redis_sample, verdict):
                         f"{info.get('maxclients')} (fix: find the client leaking connections, raise maxclients)")
 
 
-@check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="warning", guide=BOTTLENECKS,
+@check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="normal", guide=BOTTLENECKS,
        needs=("redis-ping",))
 def test_redis_latency(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)
@@ -89,7 +89,7 @@ def test_redis_latency(redis_sample, inventory, verdict):
 
 
 @check("redis-persistence", "Redis persistence is configured and its last writes succeeded", tiers=DAILY,
-       severity="warning", guide=DAILY_MAINTENANCE,
+       severity="normal", guide=DAILY_MAINTENANCE,
        needs=("redis-ping",))
 def test_redis_persistence(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)
@@ -105,7 +105,7 @@ def test_redis_persistence(redis_sample, inventory, verdict):
                                               "permissions, then BGREWRITEAOF / BGSAVE)")
 
 
-@check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="warning", guide=BOTTLENECKS,
+@check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="normal", guide=BOTTLENECKS,
        needs=("redis-ping",))
 def test_redis_commandstats(redis_sample, inventory, verdict):
     sample = stats(redis_sample, verdict)

@@ -26,7 +26,7 @@ def engine_hint(container) -> str:
 
 
 @check("container-memory-usage", "Container memory stays below the warning share of its limit", tiers=DAILY,
-       severity="warning", guide=MEMORY,
+       severity="normal", guide=MEMORY,
        needs=("container-running",))
 def test_container_memory_usage(container, container_usage, inventory, verdict):
     usage = usage_of(container, container_usage, verdict)
@@ -42,7 +42,7 @@ def test_container_memory_usage(container, container_usage, inventory, verdict):
                         + engine_hint(container))
 
 
-@check("container-cpu-usage", "Container CPU stays below the critical share", tiers=DAILY, severity="warning",
+@check("container-cpu-usage", "Container CPU stays below the critical share", tiers=DAILY, severity="normal",
        guide=BOTTLENECKS,
        needs=("container-running",))
 def test_container_cpu_usage(container, container_usage, inventory, verdict):
@@ -60,7 +60,7 @@ def test_container_cpu_usage(container, container_usage, inventory, verdict):
                         "give it more CPUs" + engine_hint(container))
 
 
-@check("engine-memory-growth", "Engine memory does not grow steadily (a leak)", tiers=WEEKLY, severity="warning",
+@check("engine-memory-growth", "Engine memory does not grow steadily (a leak)", tiers=WEEKLY, severity="normal",
        guide=MEMORY, remedy="diagnose-engine", applies=lambda engine: engine.docker,
        needs=("container-running",))
 def test_engine_memory_growth(engine, memory_growth, inventory, verdict):

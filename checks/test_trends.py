@@ -24,7 +24,7 @@ def _when(stamp: float) -> str:
 
 
 @check("weekly-response-times", "The engine's hourly mean response time stayed below slow all week", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE, remedy="diagnose-engine", applies=exports_duration,
+       severity="normal", guide=WEEKLY_MAINTENANCE, remedy="diagnose-engine", applies=exports_duration,
        needs=("service-health-answers@prometheus",))
 def test_weekly_response_times(engine, prometheus, response_trends, inventory, verdict):
     if prometheus is None:
@@ -66,7 +66,7 @@ def _memory_limit(item, container_states) -> int:
 
 
 @check("weekly-peak-resources", "No engine or service peaked above its memory or CPU limit this week", tiers=WEEKLY,
-       severity="warning", guide=WEEKLY_MAINTENANCE,
+       severity="normal", guide=WEEKLY_MAINTENANCE,
        needs=("service-health-answers@prometheus",))
 def test_weekly_peak_resources(prometheus, peak_resources, container_states, inventory, verdict):
     if prometheus is None:

@@ -55,7 +55,7 @@ def level_for(failures: list[Failure]) -> Escalation | None:
     if len(down) >= 2:
         return _at(3, f"{len(down)} engines down at once ({', '.join(down)}): the guide's critical trigger")
     # A failure that concerns no engine is the platform's infrastructure (Redis, PostgreSQL, host, Docker, ports).
-    infrastructure = sorted({f.check_id for f in failures if not f.engine and f.severity != "info"})
+    infrastructure = sorted({f.check_id for f in failures if not f.engine and f.severity != "minor"})
     if infrastructure:
         return _at(2, "infrastructure: " + ", ".join(infrastructure[:6]) + (" ..." if len(infrastructure) > 6 else ""))
     engines = sorted({f.engine for f in failures if f.engine})

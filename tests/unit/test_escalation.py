@@ -5,7 +5,7 @@ from reports.escalation import Failure, level_for
 def test_several_engines_down_is_level_3():
     found = level_for([Failure("engine-health-answers", "engine_health", "critical", "risk"),
                        Failure("port-open", "ports", "critical", "ml"),
-                       Failure("engine-health-latency", "engine_health", "warning", "factor")])
+                       Failure("engine-health-latency", "engine_health", "normal", "factor")])
     assert (found.level, found.name) == (3, "Platform Architect")
     assert "2 engines down at once (ml, risk)" in found.line()
 
@@ -18,5 +18,5 @@ def test_infrastructure_is_level_2_and_one_engine_is_level_1():
 
 
 def test_a_slow_engine_is_level_1_and_a_clean_run_escalates_nothing():
-    assert level_for([Failure("engine-health-latency", "engine_health", "warning", "ml")]).level == 1
+    assert level_for([Failure("engine-health-latency", "engine_health", "normal", "ml")]).level == 1
     assert level_for([]) is None
