@@ -10,4 +10,6 @@ pytest_plugins = [
     "fixtures.log_samples",
     "fixtures.remediate",
     "reports.plugin",
+    "reports.allure_labels",
+    "reports.html_story",
 ]

@@ -1,28 +1,66 @@
-"""Every check run writes a self-contained pytest-html report and Allure results.
+"""What a check run leaves behind, and the story its terminal ends with.
 
-Files go to reports/out/<tier>-<YYYYmmdd-HHMMSS>.html and ...-allure/ beside
-it, unless --html / --alluredir were given. A failure shows its remediation
-command, guide section, severity and evidence in both.
+Every run gets an id (start time plus random hex) and writes, under the
+reports directory (reports/out unless --reports-dir):
+
+- `<tier>-<id>.html`: a self-contained pytest-html report (reports/html_story.py)
+- `<tier>-<id>-allure/`: Allure results (reports/allure_labels.py)
+- `<tier>-<id>.junit.xml`: JUnit XML (xunit2) for CI gates
+- `<tier>-<id>.json`: a JSON summary, one entry per check and target
+- shared, replaced atomically under a lock: `latest-<tier>.html`, `latest-<tier>.json`,
+  and `textfile/nautilus_<tier>.prom` for node_exporter's textfile collector
+
+then prunes that tier's older runs (reports/retention.py). An --html,
+--alluredir or --junitxml given on the command line wins over the default.
 """
 from __future__ import annotations
 
-import html
-import json
 import os
 import re
 import shlex
 import time
+from pathlib import Path
 
-import allure
 import pytest
 
 from fixtures.state import CHECK_RUN, OUT_DIR, is_check_run
 
+from . import machine
 from .escalation import Failure, level_for
+from .results import CheckResult
+from .retention import Policy, prune
+from .run import RunFiles, new_run_id, shared_lock, write_atomically
 
-RUN_PATHS = pytest.StashKey[dict]()
-ALLURE_SEVERITY = {"critical": allure.severity_level.CRITICAL, "warning": allure.severity_level.NORMAL,
-                   "info": allure.severity_level.MINOR}
+RUN = pytest.StashKey["RunState"]()
+WORKER_ALLURE_DIR = "NAUTILUS_ALLURE_DIR"
+STYLE = Path(__file__).with_name("html_style.css")
+
+
+class RunState:
+    """The run's files, its results as they arrive, and when it started."""
+
+    def __init__(self, files: RunFiles, owned: dict[str, bool]):
+        self.files = files
+        self.owned = owned  # which artifacts the suite named itself (and may copy as latest)
+        self.started = time.time()
+        self.results: list[CheckResult] = []
+        self._durations: dict[str, float] = {}
+        self._main: dict[str, object] = {}
+
+    def pytest_runtest_logreport(self, report) -> None:
+        """Every phase's time counts; the call phase (or a setup that failed or skipped) carries the verdict.
+
+        Registered as a plugin on the controller only; under xdist it receives the workers' reports."""
+        self._durations[report.nodeid] = self._durations.get(report.nodeid, 0.0) + report.duration
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self._main[report.nodeid] = report
+        if report.when != "teardown":
+            return
+        main, duration = self._main.pop(report.nodeid, None), self._durations.pop(report.nodeid, 0.0)
+        if main is None or "check_id" not in dict(main.user_properties):
+            return
+        self.results.append(CheckResult.from_properties(main.nodeid, main.outcome, duration, main.user_properties,
+                                                        str(main.longrepr) if main.longrepr else ""))
 
 
 def run_name(markexpr: str) -> str:
@@ -35,12 +73,22 @@ def run_name(markexpr: str) -> str:
     return slug[:40] or "checks"
 
 
-WORKER_ALLURE_DIR = "NAUTILUS_ALLURE_DIR"
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("nautilus-reports", "Nautilus reports")
+    group.addoption("--reports-dir", metavar="DIR", default=None,
+                    help="where runs write their reports (default: reports/out in the checkout)")
+    group.addoption("--keep-runs", metavar="N", type=int, default=50,
+                    help="keep the newest N runs of a tier (0: no limit by count); default 50")
+    group.addoption("--keep-days", metavar="D", type=float, default=30,
+                    help="remove a tier's runs older than D days (0: no limit by age); default 30")
+    group.addoption("--textfile-dir", metavar="DIR", default=None,
+                    help="where the Prometheus textfile goes (node_exporter --collector.textfile.directory); "
+                         "default: <reports dir>/textfile")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    # Runs before the fixtures plugin's configure (pluggy order), so it asks itself.
+    # tryfirst: pytest-html, allure and junitxml read their paths in their own configure.
     if not is_check_run(config):
         return
     if hasattr(config, "workerinput"):
@@ -48,126 +96,97 @@ def pytest_configure(config: pytest.Config) -> None:
         # so the results folder reaches them through the environment they inherit.
         config.option.allure_report_dir = config.option.allure_report_dir or os.environ.get(WORKER_ALLURE_DIR)
         return
-    stem = f"{run_name(config.option.markexpr)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not config.option.htmlpath:
-        config.option.htmlpath = str(OUT_DIR / f"{stem}.html")
+    out_dir = Path(config.getoption("reports_dir") or OUT_DIR).resolve()
+    files = RunFiles(out_dir, run_name(config.option.markexpr), new_run_id())
+    owned = {"html": not config.option.htmlpath, "allure": not config.option.allure_report_dir,
+             "junit": not config.option.xmlpath}
+    if owned["html"]:
+        config.option.htmlpath = str(files.html)
         config.option.self_contained_html = True
-    if not config.option.allure_report_dir:
-        config.option.allure_report_dir = str(OUT_DIR / f"{stem}-allure")
+    config.option.css = [*(config.option.css or []), str(STYLE)]
+    if owned["allure"]:
+        config.option.allure_report_dir = str(files.allure_dir)
+    if owned["junit"]:
+        config.option.xmlpath = str(files.junit)
     os.environ[WORKER_ALLURE_DIR] = config.option.allure_report_dir
-    config.stash[RUN_PATHS] = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir}
+    config.stash[RUN] = RunState(files, owned)
+    config.pluginmanager.register(config.stash[RUN], "nautilus-run-state")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Allure labels come from what the check's decorator attached, so they are there before a test starts."""
-    for item in items:
-        marker = item.get_closest_marker("check")
-        if marker is None:
-            continue
-        spec = marker.args[0]
-        item.add_marker(allure.severity(ALLURE_SEVERITY[spec.severity]))
-        item.add_marker(allure.label("check", spec.id))
-        item.add_marker(allure.label("area", spec.area))
-        for tier in spec.tiers:
-            item.add_marker(allure.label("tier", tier))
-        item.add_marker(allure.label("guide_section", spec.guide))
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        engine = params.get("engine")
-        if engine is not None:
-            item.add_marker(allure.label("engine", engine.name))
+def run_state(config: pytest.Config) -> RunState | None:
+    return config.stash.get(RUN, None)
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    report = outcome.get_result()
-    if report.when != "call":
+def pytest_sessionfinish(session: pytest.Session, exitstatus):
+    yield  # pytest-html writes its file first
+    state = run_state(session.config)
+    if state is None:
         return
-    props = dict(report.user_properties)
-    if "check_id" not in props:
-        return
-    evidence = {k.split(":", 1)[1]: v for k, v in report.user_properties if k.startswith("evidence:")}
-    for name, text in evidence.items():
-        allure.attach(text, name=f"evidence: {name}", attachment_type=allure.attachment_type.JSON)
-    if props.get("blocked_by"):
-        allure.dynamic.label("blocked_by", props["blocked_by"])
-    elif report.failed and props.get("remediation"):
-        allure.attach(props["remediation"], name="remediation", attachment_type=allure.attachment_type.TEXT)
-    import pytest_html
-    extras = getattr(report, "extras", [])
-    if report.failed:
-        extras.append(pytest_html.extras.html(_failure_panel(props)))
-    for name, text in evidence.items():
-        extras.append(pytest_html.extras.json(json.loads(text), name=f"evidence: {name}"))
-    report.extras = extras
+    _write_run_outputs(session.config, state, int(exitstatus))
 
 
-def _failure_panel(props: dict) -> str:
-    fix = f"blocked by {props['blocked_by']}: fix that first" if props.get("blocked_by") else props.get("remediation", "none")
-    rows = [("Severity", props.get("severity", "")), ("Remediation", fix),
-            ("Guide", props.get("guide_section", "")), ("Tiers", props.get("tiers", ""))]
-    cells = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(k)}</th>"
-                    f"<td><code>{html.escape(str(v))}</code></td></tr>" for k, v in rows)
-    return f"<table class='nautilus-failure'>{cells}</table>"
-
-
-def pytest_html_results_table_header(cells: list) -> None:
-    cells.insert(2, "<th>Severity</th>")
-    cells.insert(3, "<th>Remediation</th>")
-
-
-def pytest_html_results_table_row(report, cells: list) -> None:
-    props = dict(getattr(report, "user_properties", []))
-    remediation = props.get("remediation", "") if report.failed else ""
-    if props.get("blocked_by"):
-        remediation = f"BLOCKED by {props['blocked_by']}: fix that first"
-    cells.insert(2, f"<td>{html.escape(props.get('severity', ''))}</td>")
-    cells.insert(3, f"<td><code>{html.escape(remediation)}</code></td>")
-
-
-def pytest_html_report_title(report) -> None:
-    report.title = "Nautilus health checks"
-
-
-def _first_line(report) -> str:
-    text = str(report.longrepr or "")
-    return text.splitlines()[0] if text else ""
+def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -> None:
+    files, finished = state.files, time.time()
+    duration = finished - state.started
+    artifacts = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir,
+                 "junit": config.option.xmlpath, "json": str(files.summary)}
+    document = machine.summary_document(state.results, tier=files.tier, run_id=files.run_id, started=state.started,
+                                        duration_s=duration, exit_code=exit_code,
+                                        inventory=config.getoption("inventory"), artifacts=artifacts)
+    machine.write_summary(files.summary, document)
+    textfile = Path(config.getoption("textfile_dir") or files.out_dir / "textfile") / f"nautilus_{files.tier}.prom"
+    with shared_lock(files.out_dir):
+        machine.write_summary(files.latest_summary, document)
+        if state.owned["html"] and files.html.exists():
+            write_atomically(files.latest_html, files.html.read_bytes())
+        last_success = machine.previous_success(textfile, files.tier)
+        write_atomically(textfile, machine.textfile(state.results, tier=files.tier, finished=finished,
+                                                    duration_s=duration, exit_code=exit_code,
+                                                    last_success=last_success))
+        prune(files.out_dir, files.tier, Policy(config.getoption("keep_runs"), config.getoption("keep_days")))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     if not config.stash.get(CHECK_RUN, False):
         return
-    roots = [r for r in terminalreporter.stats.get("failed", []) if "check_id" in dict(r.user_properties)]
-    blocked = terminalreporter.stats.get("blocked", [])
+    state = run_state(config)
+    results = state.results if state else []
+    roots = [r for r in results if r.is_root_cause]
+    blocked = [r for r in results if r.outcome == "blocked"]
     if roots:
         terminalreporter.section(f"root causes ({len(roots)}): fix these first", sep="=", red=True, bold=True)
-        for report in roots:
-            props = dict(report.user_properties)
-            terminalreporter.write_line(f"{props['check_id']}[{props.get('target', '')}] ({props.get('severity')}): "
-                                        f"{_first_line(report)}")
-            terminalreporter.write_line(f"    fix: {props.get('remediation') or 'none named: see the guide section'}"
-                                        f"   guide: {props.get('guide_section', '')}")
+        for r in roots:
+            terminalreporter.write_line(f"{r.label} ({r.severity}): {r.cause.splitlines()[0] if r.cause else ''}")
+            terminalreporter.write_line(f"    fix: {r.remediation or 'none named: see the guide section'}"
+                                        f"   guide: {r.guide}")
     if blocked:
         by_root: dict[str, list[str]] = {}
-        for report in blocked:
-            props = dict(report.user_properties)
-            by_root.setdefault(props.get("blocked_by", "?"), []).append(f"{props['check_id']}[{props.get('target')}]")
+        for r in blocked:
+            by_root.setdefault(r.blocked_by or "?", []).append(r.label)
         terminalreporter.section(f"blocked by those causes ({len(blocked)}): no fix of their own", sep="-")
         for root, names in sorted(by_root.items()):
             shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
             terminalreporter.write_line(f"{root} blocks {len(names)}: {shown}")
     if roots:
-        inventory = config.getoption("inventory")
-        terminalreporter.write_line("rerun only the root causes: python -m pytest"
-                                    + (f" --inventory={inventory}" if inventory else "") + " "
-                                    + " ".join(shlex.quote(r.nodeid) for r in roots))
-    failures = [Failure(props["check_id"], props.get("area", ""), props.get("severity", ""), props.get("engine"))
-                for props in (dict(r.user_properties) for r in roots)]
-    escalation = level_for(failures)
+        terminalreporter.write_line(rerun_command(config.getoption("inventory"), [r.nodeid for r in roots]))
+    escalation = level_for([Failure(r.check_id, r.area, r.severity, r.engine) for r in roots])
     if escalation:
         terminalreporter.section("escalation (the guide's levels)")
         terminalreporter.write_line(escalation.line())
-    paths = config.stash.get(RUN_PATHS, None)
-    if paths:
-        terminalreporter.write_line(f"HTML report: {paths['html']}")
-        terminalreporter.write_line(f"Allure results: {paths['allure']}")
+    if state:
+        terminalreporter.write_line(f"run id: {state.files.run_id}")
+        terminalreporter.write_line(f"HTML report: {config.option.htmlpath}")
+        terminalreporter.write_line(f"Allure results: {config.option.allure_report_dir}")
+        terminalreporter.write_line(f"JUnit XML: {config.option.xmlpath}")
+        terminalreporter.write_line(f"JSON summary: {state.files.summary}")
+
+
+def rerun_command(inventory: str | None, nodeids: list[str]) -> str:
+    """
+    >>> rerun_command("lab/inventory.yaml", ["checks/test_ports.py::test_port_open[port-8200]"])
+    "rerun only the root causes: python -m pytest --inventory=lab/inventory.yaml 'checks/test_ports.py::test_port_open[port-8200]'"
+    """
+    return ("rerun only the root causes: python -m pytest" + (f" --inventory={inventory}" if inventory else "")
+            + " " + " ".join(shlex.quote(n) for n in nodeids))
+

@@ -44,7 +44,9 @@ SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
-               "leak", "cpu", "hang", "crash-loop", "exit", "oom")
+               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile")
+# The hostile fault: text a report must show as text (markup, terminal escapes) beside secrets it must never show.
+HOSTILE_TEXT = "<script>document.title='owned'</script><b>bold?</b> \x1b[31mred?\x1b[0m"
 # The troubleshooting guide's knowledge base: error texts the known-error fault can log.
 KNOWN_ERRORS = ("MessageBus connection failed", "Database connection timeout", "Memory limit exceeded",
                 "Health check timeout", "No space left on device", "Port already in use")
@@ -443,6 +445,11 @@ class Engine:
             body = {"status": status, "engine": NAME, "uptime_seconds": self.uptime(),
                     "messagebus_connected": bus, "timestamp": time.time()}
         body.update(self.health_extras())
+        hostile = self.faults.get("hostile")
+        if hostile:
+            secret = hostile["secret"]
+            body.update({"note": HOSTILE_TEXT, "api_key": secret,
+                         "dsn": f"postgresql://nautilus:{secret}@postgres:5432/nautilus"})
         return web.json_response(body, status=503 if unhealthy and FLAVOUR == "guide" else 200)
 
     def health_extras(self) -> dict:
@@ -618,6 +625,11 @@ class Engine:
             for i in range(count):
                 log.warning("slow operation: %s took %dms", SLOW_OPERATIONS[i % len(SLOW_OPERATIONS)], 2500 + 100 * i)
             return web.json_response(self.fault_state(logged=count))
+        if kind == "hostile":
+            secret = str(params.get("text") or "lab-hostile-secret")
+            self.faults[kind] = {"secret": secret}
+            log.error("Database connection timeout %s api_key=%s (synthetic lab fault hostile)", HOSTILE_TEXT, secret)
+            return web.json_response(self.fault_state())
         if kind == "crash-loop":
             return self.crash_loop()
         if kind == "exit":

@@ -1,0 +1,155 @@
+"""Every artifact of a run, read back as its reader would: a browser, a CI gate, Prometheus, jq.
+
+One run on the lab with engines broken for real (strategy stopped; risk
+unhealthy with a hostile health body and log line carrying planted secrets)
+is read back through each artifact; two runs started at once must leave two
+whole, distinct sets.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import browser
+from conftest import LAB_INVENTORY, ROOT
+
+PLANTED_ENV_SECRET = "lab-planted-api-key-5e0c2a91"  # lab/compose.yaml, every engine's environment
+HEALTH_SECRET = "hostile-secret-7d41b9"
+SCREENSHOTS = ROOT / "reports" / "out" / "screenshots"
+
+
+def run_suite(reports: Path, *args: str, wait: bool = True):
+    env = dict(os.environ)
+    env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--inventory", str(LAB_INVENTORY),
+           f"--reports-dir={reports}", f"--state-dir={reports / 'state'}", *args]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
+
+
+def artifacts_of(output: str) -> dict[str, Path]:
+    names = {"HTML report": "html", "Allure results": "allure", "JUnit XML": "junit", "JSON summary": "json"}
+    found = {}
+    for line in output.splitlines():
+        label, _, value = line.partition(": ")
+        if label in names:
+            found[names[label]] = Path(value.strip())
+    return found
+
+
+def every_file(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+@pytest.fixture(scope="module")
+def broken_run(tmp_path_factory, lab):
+    """One daily run with strategy stopped and risk unhealthy and hostile; the lab is healed afterwards."""
+    from conftest import lab_cli
+    reports = tmp_path_factory.mktemp("reports")
+    try:
+        lab_cli("fault", "stop", "strategy")
+        lab_cli("fault", "hostile", "risk", "--text", HEALTH_SECRET)
+        lab_cli("fault", "unhealthy", "risk")
+        started = time.time()
+        done = run_suite(reports, "-m", "daily")
+        finished = time.time()
+    finally:
+        lab_cli("heal")
+    yield reports, done, artifacts_of(done.stdout), (started, finished)
+
+
+@pytest.mark.lab_fault
+def test_json_summary_and_junit_agree(broken_run):
+    reports, done, files, _ = broken_run
+    assert done.returncode == 1, done.stdout[-2000:]
+    summary = json.loads(files["json"].read_text())
+    assert summary["exit_code"] == 1 and summary["tier"] == "daily"
+    by_label = {f"{c['check_id']}[{c['target']}]": c for c in summary["checks"]}
+    stopped = by_label["container-running[nautilus-strategy-engine]"]
+    assert stopped["outcome"] == "failed" and stopped["severity"] == "critical"
+    assert stopped["remediation"].startswith("python -m remediation start-container nautilus-strategy-engine")
+    assert by_label["port-open[port-8700]"]["outcome"] == "blocked"
+    assert by_label["engine-status-healthy[risk-engine]"]["outcome"] == "failed"
+    assert all(c["duration_s"] >= 0 for c in summary["checks"])
+    suite = ET.parse(files["junit"]).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = summary["counts"]
+    assert int(suite.get("tests")) == sum(counts.values())
+    assert int(suite.get("failures")) + int(suite.get("errors")) == \
+        counts["failed"] + counts["blocked"] + counts["cannot_observe"]
+    assert int(suite.get("skipped")) == counts["skipped"]
+    assert json.loads((reports / "latest-daily.json").read_text())["run_id"] == summary["run_id"]
+
+
+@pytest.mark.lab_fault
+def test_prometheus_textfile_parses_and_carries_the_timestamps(broken_run):
+    reports, _, _, (started, finished) = broken_run
+    text = (reports / "textfile" / "nautilus_daily.prom").read_text()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    key = ("nautilus_check_passed", (("check", "container-running"), ("severity", "critical"),
+                                     ("target", "nautilus-strategy-engine"), ("tier", "daily")))
+    assert samples[key] == 0
+    assert samples[("nautilus_check_passed", (("check", "container-running"), ("severity", "critical"),
+                                               ("target", "nautilus-risk-engine"), ("tier", "daily")))] == 1
+    assert started <= samples[("nautilus_checks_last_run_timestamp_seconds", (("tier", "daily"),))] <= finished
+    assert samples[("nautilus_checks_exit_code", (("tier", "daily"),))] == 1
+    # a failed first run has never succeeded: no last-success time is invented
+    assert ("nautilus_checks_last_success_timestamp_seconds", (("tier", "daily"),)) not in samples
+
+
+@pytest.mark.lab_fault
+def test_html_report_in_chromium_shows_the_failure_its_fix_and_hostile_text_as_text(broken_run):
+    if not browser.available():
+        pytest.fail("chromium is not installed (apt-get install chromium)", pytrace=False)
+    reports, _, files, _ = broken_run
+    page = files["html"].read_text()
+    assert "\x1b" not in page  # an ANSI escape from the engine is shown as its escape text, never raw
+    assert (reports / "latest-daily.html").read_bytes() == files["html"].read_bytes()
+    dom = browser.rendered_dom(files["html"].as_uri())
+    assert "<title>Nautilus health checks</title>" in dom or "Nautilus health checks" in dom
+    assert "owned" not in dom.split("</title>")[0]  # the planted <script> never ran
+    assert "container-running[nautilus-strategy-engine]" in dom
+    assert "python -m remediation start-container nautilus-strategy-engine" in dom
+    assert "&lt;script&gt;document.title" in dom  # the hostile body is shown, as text
+    assert "<script>document.title" not in dom
+    assert "<b>bold?</b>" not in dom
+    browser.screenshot(files["html"].as_uri(), SCREENSHOTS / "html-report-broken-engines.png")
+
+
+@pytest.mark.lab_fault
+def test_no_secret_in_any_artifact(broken_run, lab_password):
+    reports, done, _, _ = broken_run
+    secrets = [PLANTED_ENV_SECRET, HEALTH_SECRET, lab_password]
+    leaks = [(str(path), secret) for path in every_file(reports)
+             for secret in secrets if secret.encode() in path.read_bytes()]
+    assert not leaks
+    assert not [s for s in secrets if s in done.stdout + done.stderr]
+
+
+@pytest.mark.usefixtures("lab")
+def test_two_runs_at_once_write_two_whole_sets(tmp_path):
+    runs = [run_suite(tmp_path, "-m", "emergency", wait=False) for _ in range(2)]
+    outputs = [proc.communicate(timeout=300)[0] for proc in runs]
+    assert [proc.returncode for proc in runs] == [0, 0], outputs
+    sets = [artifacts_of(out) for out in outputs]
+    assert len({s["html"] for s in sets}) == 2
+    for files in sets:
+        assert set(files) == {"html", "allure", "junit", "json"}
+        assert files["html"].read_text().rstrip().endswith("</html>")
+        assert any(files["allure"].glob("*-result.json"))
+        ET.parse(files["junit"])
+        summary = json.loads(files["json"].read_text())
+        assert summary["counts"]["passed"] == len(summary["checks"]) > 0
+    latest = json.loads((tmp_path / "latest-emergency.json").read_text())["run_id"]
+    assert latest in {json.loads(s["json"].read_text())["run_id"] for s in sets}
+    assert list(text_string_to_metric_families((tmp_path / "textfile" / "nautilus_emergency.prom").read_text()))
