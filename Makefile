@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The lab writes its generated PostgreSQL password here; the suite reads it.
 export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
 
-.PHONY: setup daily test lab-up lab-down
+.PHONY: setup daily test lab-up lab-down browser
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,12 @@ daily: setup
 	$(PY) -m pytest -m daily --inventory lab/inventory.yaml
 
 # The suite's own tests: unit tests, then the lab tests (which bring the lab up and down).
-test: setup
+test: setup browser
 	$(PY) -m pytest tests
+
+# The report tests open the HTML and Allure reports in Debian's Chromium.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 lab-up: setup
 	$(PY) -m lab up
