@@ -153,3 +153,15 @@ def test_two_runs_at_once_write_two_whole_sets(tmp_path):
     latest = json.loads((tmp_path / "latest-emergency.json").read_text())["run_id"]
     assert latest in {json.loads(s["json"].read_text())["run_id"] for s in sets}
     assert list(text_string_to_metric_families((tmp_path / "textfile" / "nautilus_emergency.prom").read_text()))
+
+
+@pytest.mark.usefixtures("lab")
+def test_alert_rules_recipe_passes_promtool():
+    """The README's alert rules load in the lab's Prometheus, and their unit tests (one bad run pages nobody) pass."""
+    recipes = ROOT / "docs" / "recipes"
+    subprocess.run(["docker", "cp", f"{recipes}/.", "nautilus-prometheus:/tmp/recipes/"], check=True, timeout=30)
+    done = subprocess.run(["docker", "exec", "-w", "/tmp/recipes", "nautilus-prometheus", "sh", "-c",
+                           "promtool check rules nautilus-checks.rules.yml && "
+                           "promtool test rules nautilus-checks.rules.test.yml"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr

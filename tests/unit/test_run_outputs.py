@@ -128,3 +128,13 @@ def test_shared_files_are_replaced_whole(tmp_path):
     write_atomically(target, b"one")
     write_atomically(target, b"two")
     assert target.read_bytes() == b"two" and os.listdir(tmp_path) == ["latest-daily.html"]
+
+
+def test_alert_rules_use_only_metrics_the_textfile_has():
+    import re
+    from pathlib import Path
+    rules = (Path(__file__).resolve().parents[2] / "docs" / "recipes" / "nautilus-checks.rules.yml").read_text()
+    used = set(re.findall(r"\bnautilus_[a-z_]+", rules)) - {"nautilus_checks"}
+    written = machine.textfile([result(), result(outcome="failed")], tier="daily", finished=1.0, duration_s=1,
+                               exit_code=1, last_success=0.5).decode()
+    assert used and all(name in written for name in used), used
