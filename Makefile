@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The lab writes its generated PostgreSQL password here; the suite reads it.
 export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
 
-.PHONY: setup daily test lab-up lab-down browser
+.PHONY: setup daily test report lab-up lab-down browser
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ test: setup browser
 # The report tests open the HTML and Allure reports in Debian's Chromium.
 browser:
 	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
+
+# The Allure 3 report of a tier's newest run (installs the pinned Allure with npm on first use): make report TIER=weekly
+report: setup
+	$(PY) -m reports.allure_report --tier $(or $(TIER),daily)
 
 lab-up: setup
 	$(PY) -m lab up
