@@ -17,6 +17,7 @@ import pytest
 
 from fixtures.state import CHECK_RUN, INVENTORY, REDACTOR
 
+from .allure_labels import DEFAULT_GUIDE_URL, guide_link
 from .plugin import run_state
 from .results import CheckResult, counts, failing_by_severity
 from .svg_chart import bar_chart
@@ -26,6 +27,15 @@ RESPONSE = ("engine-health-latency", "response_ms")
 MEMORY = ("container-memory-usage", "memory_percent")
 CPU = ("container-cpu-usage", "cpu_percent")
 SERVICES = ("redis", "postgres", "prometheus", "grafana", "backend", "frontend")
+
+
+# pytest-html's row hooks receive only the report, so the run's guide URL is kept here at configure.
+_guide_url = DEFAULT_GUIDE_URL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _guide_url
+    _guide_url = config.getoption("guide_url", DEFAULT_GUIDE_URL) or DEFAULT_GUIDE_URL
 
 
 def esc(value) -> str:
@@ -64,10 +74,12 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
         return
     state = run_state(config)
     prefix.append(story(state.results, tier=state.files.tier, run_id=state.files.run_id,
-                        started=state.started, duration_s=time.time() - state.started))
+                        started=state.started, duration_s=time.time() - state.started,
+                        guide_url=config.getoption("guide_url")))
 
 
-def story(results: list[CheckResult], *, tier: str, run_id: str, started: float, duration_s: float) -> str:
+def story(results: list[CheckResult], *, tier: str, run_id: str, started: float, duration_s: float,
+          guide_url: str = DEFAULT_GUIDE_URL) -> str:
     found = counts(results)
     roots = [r for r in results if r.is_root_cause]
     verdict = "all checks passed" if not roots and not found["blocked"] else \
@@ -77,7 +89,7 @@ def story(results: list[CheckResult], *, tier: str, run_id: str, started: float,
             f"<p>Started {esc(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started)))}, "
             f"took {duration_s:.1f} s. " + ", ".join(f"{n} {esc(k.replace('_', ' '))}" for k, n in found.items())
             + ".</p>")
-    return head + _severity_table(results) + _root_causes(roots) + _state_table(results) + _chart(results) + "</div>"
+    return head + _severity_table(results) + _root_causes(roots, guide_url) + _state_table(results) + _chart(results) + "</div>"
 
 
 def _severity_table(results: list[CheckResult]) -> str:
@@ -85,13 +97,17 @@ def _severity_table(results: list[CheckResult]) -> str:
     return f"<table class='nautilus-severity'><tr><th>failing by severity</th>{cells}</tr></table>"
 
 
-def _root_causes(roots: list[CheckResult]) -> str:
+def _guide(section: str, guide_url: str) -> str:
+    return f"<a href='{esc(guide_link(guide_url, section))}'>{esc(section)}</a>"
+
+
+def _root_causes(roots: list[CheckResult], guide_url: str) -> str:
     if not roots:
         return ""
     items = "".join(
         f"<li><span class='sev-{esc(r.severity)}'>{esc(r.severity)}</span> <b>{esc(r.label)}</b>: {esc(r.cause)}"
         f"<br>fix: <code>{esc(r.remediation or 'none named: see the guide section')}</code>"
-        f" <span class='guide'>guide: {esc(r.guide)}</span></li>" for r in roots)
+        f" <span class='guide'>guide: {_guide(r.guide, guide_url)}</span></li>" for r in roots)
     return f"<h3>Root causes: fix these first</h3><ol class='nautilus-roots'>{items}</ol>"
 
 
@@ -192,7 +208,8 @@ def pytest_html_results_table_html(report, data: list) -> None:
             data.append(f"<div class='nautilus-detail'>skipped: {esc(str(report.longrepr or ''))}</div>")
         return
     parts = [f"<p class='finding'>{esc(result.cause)}</p>",
-             f"<p>{esc(result.title)}. Guide: {esc(result.guide)}. Tiers: {esc(result.tiers)}.</p>"]
+             f"<p>{esc(result.title)}. Guide: {_guide(result.guide, _guide_url)}. "
+             f"Tiers: {esc(result.tiers)}.</p>"]
     for name, text in result.evidence.items():
         parts.append(f"<details open><summary>evidence: {esc(name)}</summary><pre class='evidence'>{esc(_pretty(text))}"
                      "</pre></details>")

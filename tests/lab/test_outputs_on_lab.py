@@ -91,6 +91,24 @@ def test_json_summary_and_junit_agree(broken_run):
 
 
 @pytest.mark.lab_fault
+def test_allure_results_carry_labels_categories_and_environment(broken_run):
+    _, _, files, _ = broken_run
+    results = [json.loads(p.read_text()) for p in files["allure"].glob("*-result.json")]
+    by_name = {r["name"]: r for r in results}
+    port = by_name["test_port_open[port-8700]"]
+    labels = {(label["name"], label["value"]) for label in port["labels"]}
+    assert {("engine", "strategy"), ("severity", "critical"), ("check", "port-open"),
+            ("blocked_by", "container-running[nautilus-strategy-engine]")} <= labels
+    stopped = by_name["test_container_running[nautilus-strategy-engine]"]
+    assert any(link["url"].endswith("#container-wont-start") for link in stopped["links"])
+    assert [p["value"] for p in stopped["parameters"] if p["name"] == "container"] == ["nautilus-strategy-engine"]
+    names = {c["name"] for c in json.loads((files["allure"] / "categories.json").read_text())}
+    assert {"Blocked by a root cause", "Cannot observe"} <= names
+    environment = (files["allure"] / "environment.properties").read_text()
+    assert "tier=daily" in environment and "docker_hosts=local=unix:///var/run/docker.sock" in environment
+
+
+@pytest.mark.lab_fault
 def test_prometheus_textfile_parses_and_carries_the_timestamps(broken_run):
     reports, _, _, (started, finished) = broken_run
     text = (reports / "textfile" / "nautilus_daily.prom").read_text()
