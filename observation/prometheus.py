@@ -6,6 +6,7 @@ otherwise (Prometheus down, a bad query, a timeout), so a check says
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -98,7 +99,7 @@ def instance_port(instance: str) -> int | None:
     (8100, 9090, None)
     """
     head, sep, port = instance.rpartition(":")
-    return int(port) if sep and head and port.isdigit() else None
+    return int(port) if sep and head and re.fullmatch(r"[0-9]{1,5}", port) else None
 
 
 def exports_duration(engine) -> bool:

@@ -25,14 +25,20 @@ def cpu_percent(stats: dict) -> float:
     cpu, pre = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
     used = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (pre.get("cpu_usage") or {}).get("total_usage", 0)
     system = cpu.get("system_cpu_usage", 0) - pre.get("system_cpu_usage", 0)
-    cpus = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+    cpus = _cpus(cpu)
     return round(100.0 * used / system * cpus, 1) if system > 0 and used >= 0 else 0.0
+
+
+def _cpus(cpu: dict) -> int:
+    """The CPUs a sample's CPU % is relative to: `online_cpus`, else one per `percpu_usage` counter (old daemons)."""
+    return cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
 
 
 def memory_use(stats: dict) -> tuple[int, int] | None:
     """(bytes used without the inactive page cache, limit), as `docker stats` shows them; None when not sampled.
 
-    Like the docker CLI: cgroup v1 reports `total_inactive_file`, v2 `inactive_file`.
+    Like the docker CLI: cgroup v1 reports `total_inactive_file`, v2 `inactive_file`; a cgroup v1 figure not below
+    the usage is passed over for the other.
 
     >>> memory_use({"memory_stats": {"usage": 300, "limit": 1000, "stats": {"inactive_file": 100}}})
     (200, 1000)
@@ -46,8 +52,11 @@ def memory_use(stats: dict) -> tuple[int, int] | None:
     if not memory.get("limit") or "usage" not in memory:
         return None
     detail = memory.get("stats") or {}
-    cache = detail["total_inactive_file"] if "total_inactive_file" in detail else detail.get("inactive_file", 0)
-    return memory["usage"] - (cache if cache < memory["usage"] else 0), memory["limit"]
+    usage = memory["usage"]
+    if "total_inactive_file" in detail and detail["total_inactive_file"] < usage:
+        return usage - detail["total_inactive_file"], memory["limit"]
+    cache = detail.get("inactive_file", 0)
+    return usage - (cache if cache < usage else 0), memory["limit"]
 
 
 def network_bytes(stats: dict) -> tuple[int, int]:
@@ -98,7 +107,7 @@ class Usage:
         memory = memory_use(stats)
         rx, tx = network_bytes(stats)
         read, write = block_io_bytes(stats)
-        return cls(cpu_pct=cpu_percent(stats), online_cpus=(stats.get("cpu_stats") or {}).get("online_cpus") or 1,
+        return cls(cpu_pct=cpu_percent(stats), online_cpus=_cpus(stats.get("cpu_stats") or {}),
                    memory_used=memory[0] if memory else None, memory_limit=memory[1] if memory else None,
                    net_rx=rx, net_tx=tx, block_read=read, block_write=write, taken_at=taken_at)
 
