@@ -26,8 +26,9 @@ def answered(engine, health_samples, verdict):
 def health_json(engine, health_samples, verdict) -> dict:
     __tracebackhide__ = True
     sample = answered(engine, health_samples, verdict)
+    cut = " (cut at 1 MiB: the answer is larger; no health body is that big)" if sample.truncated else ""
     verdict.expect(sample.json is not None, expected="a JSON object from /health",
-                   seen=f"HTTP {sample.status}: {sample.text[:200]!r}")
+                   seen=f"HTTP {sample.status}{cut}: {sample.text[:200]!r}")
     return sample.json
 
 

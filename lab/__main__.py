@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("target", help="engine (risk), service (redis), container name, or host")
     fault.add_argument("--ms", type=int, help="delay for slow")
     fault.add_argument("--count", type=int, help="lines for error-burst and slow-log; connections for ws-connections")
-    fault.add_argument("--text", help="known-error: one of the knowledge base's error texts; hostile: the secret to plant")
+    fault.add_argument("--text", help="known-error: one of the knowledge base's error texts; hostile: the secret to plant; "
+                                           "hostile-body: not-json, huge, nested, wrong-types, bad-utf8, bad-metrics, long-log")
     fault.add_argument("--code", type=int, help="exit status for exit")
     fault.add_argument("--mb-per-s", type=float, dest="mb_per_s", help="growth rate for leak")
     fault.add_argument("--max-mb", type=float, dest="max_mb", help="cap for leak")

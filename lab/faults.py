@@ -27,7 +27,7 @@ from .topology import LabService, find, services
 
 ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
                  "slow-log",
-                 "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile")
+                 "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body")
 DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken")
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
 POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres
@@ -38,7 +38,7 @@ KINDS = ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FA
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
 # unhealthy and hang also leave 5xx answers in the engine's error counters.
 RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang",
-                    "hostile")
+                    "hostile", "hostile-body", "trickle")
 HOST = "host"
 HOLDER_MARK = "lab.port_holder"
 REGISTRY = STATE_DIR / "faults.json"

@@ -12,12 +12,15 @@ from typing import Any, Callable
 import docker
 import requests
 
+from .capped_lines import CappedLines
 from .concurrent import in_parallel
 from .errors import ContainerMissing, Unobservable, describe, short_reason
 from .inventory import DockerHost, Inventory
 from .lazy import Lazy
 
 API_TIMEOUT_S = 10  # every Docker API call; a restart adds its own stop timeout to this
+LOG_LINE_CAP = 1024  # bytes kept of one log line (known errors and evidence need far less)
+LOG_BUDGET = 8 << 20  # bytes of log text held per container
 STATS_GAP_S = 0.5  # between the two readings CPU % is computed from
 
 
@@ -69,9 +72,25 @@ class Docker:
         return self._call(f"inspect {name}", name, self.api.inspect_container, name)
 
     def logs(self, name: str, tail: int | str = "all", since: int | None = None) -> str:
-        raw = self._call(f"read the logs of {name}", name, self.api.logs, name, stdout=True, stderr=True,
-                         tail=tail, since=since)
-        return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+        """The container's log lines, streamed: each line cut at LOG_LINE_CAP bytes, the whole held under
+        LOG_BUDGET bytes (oldest lines dropped first), the read given up after API_TIMEOUT_S."""
+        what = f"read the logs of {name}"
+        stream = self._call(what, name, self.api.logs, name, stdout=True, stderr=True, tail=tail, since=since,
+                            stream=True, follow=False)  # stream alone would follow the log forever
+        if isinstance(stream, (bytes, str)):  # a test double answering at once
+            stream = [stream.encode() if isinstance(stream, str) else stream]
+        lines, deadline = CappedLines(LOG_LINE_CAP, LOG_BUDGET), time.monotonic() + API_TIMEOUT_S
+        try:
+            for chunk in stream:
+                lines.feed(chunk)
+                if time.monotonic() > deadline:
+                    lines.feed(f"\n[nautilus: log read stopped after {API_TIMEOUT_S} s]\n".encode())
+                    break
+        except _FAILURES as exc:
+            raise Unobservable(f"Docker host {self.host.name!r} failed to {what} ({describe(exc)})") from None
+        finally:
+            getattr(stream, "close", lambda: None)()
+        return lines.text()
 
     def stats(self, name: str, gap_s: float = STATS_GAP_S) -> dict:
         """One `docker stats --no-stream` sample: two one-shot readings `gap_s` apart, CPU measured between them.

@@ -44,7 +44,9 @@ SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
-               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile")
+               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body")
+# hostile-body modes: what /health (or, for bad-metrics, /metrics) answers instead; long-log logs one line of 1 MB.
+HOSTILE_MODES = ("not-json", "huge", "nested", "wrong-types", "bad-utf8", "bad-metrics", "long-log")
 # The hostile fault: text a report must show as text (markup, terminal escapes) beside secrets it must never show.
 HOSTILE_TEXT = "<script>document.title='owned'</script><b>bold?</b> \x1b[31mred?\x1b[0m"
 # The troubleshooting guide's knowledge base: error texts the known-error fault can log.
@@ -409,6 +411,15 @@ class Engine:
             await self.hang_release.wait()
         started, status, session = time.perf_counter(), 500, False
         try:
+            hostile = self.faults.get("hostile-body", {}).get("mode")
+            if hostile and request.path == ("/metrics" if hostile == "bad-metrics" else "/health"):
+                response = await self.hostile_answer(request, hostile)
+                status = response.status
+                return response
+            if "trickle" in self.faults and request.path == "/health":
+                response = await self.trickle(request)
+                status = response.status
+                return response
             if "slow" in self.faults:  # inside the timed part, so the engine's own duration metric sees it
                 await asyncio.sleep(self.faults["slow"]["ms"] / 1000)
             response = await handler(request)
@@ -431,6 +442,47 @@ class Engine:
                 self.timed += 1
                 self.duration_sum += elapsed
                 self.durations.append(elapsed)
+
+    async def hostile_answer(self, request: web.Request, mode: str) -> web.StreamResponse:
+        """Answers a client must survive: never crash, never hold it all, never render it."""
+        if mode == "not-json":
+            return web.Response(text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
+        if mode == "nested":
+            return web.Response(text="[" * 200_000 + "]" * 200_000, content_type="application/json")
+        if mode == "wrong-types":
+            return web.json_response({"status": ["healthy"], "engine": 7, "uptime_seconds": "forever",
+                                      "messagebus_connected": "yes", "timestamp": None})
+        if mode == "bad-utf8":
+            return web.Response(body=b'{"status": "healthy\xff\xfe\xc3", "engine": "\xed\xa0\x80"}',
+                                content_type="application/json")
+        if mode == "bad-metrics":
+            return web.Response(text='# TYPE x gauge\nx{a="unterminated 1\n}}} 12 13 14\n\x00\x01 nan nan\n',
+                                content_type="text/plain")
+        # huge: 50 MB of one JSON string, streamed so the engine itself stays small
+        reply = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await reply.prepare(request)
+        await reply.write(b'{"status": "healthy", "padding": "')
+        block = b"x" * (1 << 20)
+        for _ in range(50):
+            await reply.write(block)
+        await reply.write(b'"}')
+        await reply.write_eof()
+        return reply
+
+    async def trickle(self, request: web.Request) -> web.StreamResponse:
+        """A healthy body, one byte a second: every read gets a byte, the answer never ends in time."""
+        body = json.dumps({"status": "healthy", "engine": NAME, "uptime_seconds": self.uptime(),
+                           "messagebus_connected": True, "timestamp": time.time()}).encode()
+        reply = web.StreamResponse(headers={"Content-Type": "application/json", "Content-Length": str(len(body))})
+        await reply.prepare(request)
+        for i in range(len(body)):
+            if "trickle" not in self.faults:
+                await reply.write(body[i:])
+                break
+            await reply.write(body[i:i + 1])
+            await asyncio.sleep(1)
+        await reply.write_eof()
+        return reply
 
     async def health(self, request: web.Request) -> web.Response:
         unhealthy = "unhealthy" in self.faults
@@ -625,6 +677,16 @@ class Engine:
             for i in range(count):
                 log.warning("slow operation: %s took %dms", SLOW_OPERATIONS[i % len(SLOW_OPERATIONS)], 2500 + 100 * i)
             return web.json_response(self.fault_state(logged=count))
+        if kind == "hostile-body":
+            mode = params.get("text") or "not-json"
+            if mode not in HOSTILE_MODES:
+                raise bad_request("text must be one of the hostile modes", modes=list(HOSTILE_MODES))
+            if mode == "long-log":
+                log.error("Database connection timeout %s (synthetic lab fault hostile-body long-log)", "z" * (1 << 20))
+                return web.json_response(self.fault_state(logged=1))
+            self.faults[kind] = {"mode": mode}
+            log.warning("Lab fault injected: hostile-body %s", mode)
+            return web.json_response(self.fault_state())
         if kind == "hostile":
             secret = str(params.get("text") or "lab-hostile-secret")
             self.faults[kind] = {"secret": secret}

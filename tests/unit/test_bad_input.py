@@ -48,3 +48,31 @@ def test_dead_docker_daemon_fails_container_checks_with_the_reason(tmp_path):
     assert "Traceback" not in done.stdout
     assert f"cannot observe: docker://local: no Docker daemon answers at unix://{tmp_path}/no-docker.sock" in done.stdout
     assert "passed" not in done.stdout.splitlines()[-1]
+
+
+def test_a_trickled_answer_is_given_up_at_its_deadline():
+    import time
+
+    from observation.http import TooSlow, read_capped
+
+    class Trickle:
+        def read1(self, amt, decode_content=True):
+            time.sleep(0.02)
+            return b"x"
+
+    started = time.monotonic()
+    with pytest.raises(TooSlow, match="bytes received"):
+        read_capped(Trickle(), 1 << 20, deadline=started + 0.1)
+    assert time.monotonic() - started < 1
+
+
+def test_a_big_answer_is_cut_past_the_cap():
+    import io
+
+    from observation.http import read_capped
+
+    class Body(io.BytesIO):
+        def read1(self, amt, decode_content=True):
+            return super().read1(amt)
+
+    assert len(read_capped(Body(b"y" * 5000), 1000, deadline=float("inf"))) == 1001

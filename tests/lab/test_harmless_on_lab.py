@@ -1,0 +1,100 @@
+"""A plain run changes nothing it inspects: the lab snapshotted before and after full daily and weekly runs.
+
+What is compared, and what is left out because the platform itself changes it:
+- containers: id, state, paused, restart count, start time;
+- PostgreSQL: every table's row count, except engine_heartbeats (the engines
+  append a row every 10 s) and the rows of the suite's own probe calls
+  (portfolio `health-probe`, the guide's POST probes); every table's manual
+  VACUUM and ANALYZE counts and times;
+- Redis: the key names and their types, and the memory and persistence settings
+  (values change by the engines' own heartbeats and stream);
+- files under the inventory's log and backup paths: names, sizes, modification times.
+The suite's own connections (pg_stat_activity, CLIENT LIST) are not compared.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import docker
+import psycopg
+import pytest
+import redis
+
+from conftest import LAB_INVENTORY, ROOT
+
+PROBE_PORTFOLIO = "health-probe"
+ENGINE_WRITTEN = {"engine_heartbeats"}
+REDIS_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "appendfsync")
+
+
+def containers() -> dict:
+    client = docker.from_env(timeout=10)
+    try:
+        found = {}
+        for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project=nautilus"}):
+            state = c.attrs["State"]
+            found[c.name] = (c.id, state["Status"], state["Paused"], c.attrs["RestartCount"], state["StartedAt"])
+        return found
+    finally:
+        client.close()
+
+
+def database(password: str) -> dict:
+    with psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus", password=password,
+                         connect_timeout=5) as conn:
+        tables = [r[0] for r in conn.execute("SELECT relname FROM pg_stat_user_tables ORDER BY relname")]
+        found = {}
+        for table in tables:
+            if table in ENGINE_WRITTEN:
+                continue
+            columns = {r[0] for r in conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (table,))}
+            probe = " WHERE portfolio IS DISTINCT FROM %s" if "portfolio" in columns else ""
+            found[f"rows:{table}"] = conn.execute(f'SELECT count(*) FROM "{table}"{probe}',
+                                                  (PROBE_PORTFOLIO,) if probe else ()).fetchone()[0]
+        for row in conn.execute("SELECT relname, vacuum_count, analyze_count, last_vacuum, last_analyze "
+                                "FROM pg_stat_user_tables"):
+            found[f"maintenance:{row[0]}"] = row[1:]
+        return found
+
+
+def bus() -> dict:
+    r = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        keys = {k.decode(): r.type(k).decode() for k in r.scan_iter(count=1000)}
+        return {"keys": keys, "settings": {name: r.config_get(name).get(name) for name in REDIS_SETTINGS}}
+    finally:
+        r.close()
+
+
+def files() -> dict:
+    found = {}
+    for folder in (LAB_INVENTORY.parent / ".state" / "logs", LAB_INVENTORY.parent / ".state" / "backups"):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                info = path.stat()
+                found[str(path)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def snapshot(password: str) -> dict:
+    return {"containers": containers(), "database": database(password), "bus": bus(), "files": files()}
+
+
+@pytest.mark.usefixtures("lab")
+def test_daily_and_weekly_runs_change_nothing_they_inspect(tmp_path, lab_password):
+    before = snapshot(lab_password)
+    env = dict(os.environ)
+    env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
+    for tier in ("daily", "weekly"):
+        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-m", tier,
+                               f"--inventory={LAB_INVENTORY}", f"--reports-dir={tmp_path}",
+                               f"--state-dir={tmp_path / 'state'}"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode in (0, 1), done.stdout[-2000:]  # judged, whatever the verdicts
+    after = snapshot(lab_password)
+    for part in before:
+        assert after[part] == before[part], part
