@@ -1,6 +1,8 @@
 """Bad input stops a check run with one clear line: no traceback, no hang."""
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
