@@ -47,10 +47,19 @@ class Docker:
         self.api, self.host = api, host
 
     @classmethod
-    def open(cls, host: DockerHost, factory: Callable[[DockerHost], Any] = connect) -> "Docker":
+    def open(cls, host: DockerHost, factory: Callable[[DockerHost], Any] = connect,
+             ping_timeout_s: float | None = None) -> "Docker":
+        """Connect and ping; a frozen daemon fails the ping within `ping_timeout_s`, not API_TIMEOUT_S."""
         try:
             api = factory(host)
-            api.ping()
+            if ping_timeout_s is not None and hasattr(api, "timeout"):
+                api.timeout, usual = ping_timeout_s, api.timeout
+                try:
+                    api.ping()
+                finally:
+                    api.timeout = usual
+            else:
+                api.ping()
         except _FAILURES as exc:
             raise Unobservable(daemon_down(host, exc)) from None
         return cls(api, host)
@@ -134,7 +143,8 @@ class DockerHosts:
     """A Docker connection per inventory host, each opened on first use; a dead daemon is remembered."""
 
     def __init__(self, inventory: Inventory, factory: Callable[[DockerHost], Any] = connect):
-        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory), Docker.close)
+        ping_s = inventory.timeouts.connect_s  # the ping is tiny: a daemon that cannot answer it in time is down
+        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory, ping_s), Docker.close)
                       for h in inventory.hosts}
 
     def get(self, host: str) -> Docker:

@@ -1,11 +1,11 @@
 """Bad input stops a check run with one clear line: no traceback, no hang."""
 from __future__ import annotations
 
-import pytest
-
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
