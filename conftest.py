@@ -2,6 +2,7 @@
 pytest_plugins = [
     "fixtures.plugin",
     "fixtures.clients",
+    "fixtures.prefetch",
     "fixtures.samplers",
     "fixtures.resource_samples",
     "fixtures.host_samples",

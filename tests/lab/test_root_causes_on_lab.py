@@ -37,7 +37,7 @@ def test_a_stopped_engine_is_one_root_cause_with_one_fix(tmp_path, fault, heal):
     assert run.output.count("fix: python -m remediation start-container nautilus-risk-engine") == 1
     assert run.returncode == 1  # still a failed run
     # The HTML and Allure reports say the same: blocked, and by what.
-    assert "BLOCKED by container-running[nautilus-risk-engine]" in (tmp_path / "report.html").read_text()
+    assert "blocked by container-running[nautilus-risk-engine]: fix that first" in (tmp_path / "report.html").read_text()
     labels = [label for path in (tmp_path / "allure").glob("*-result.json")
               for label in json.loads(path.read_text()).get("labels", [])]
     assert {"name": "blocked_by", "value": "container-running[nautilus-risk-engine]"} in labels
