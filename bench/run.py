@@ -224,6 +224,32 @@ class Bench:
                 self.keep(result)
                 print(f"  {result['step']:34} {result['wall_s']:7.2f} s  {result['outcome']}", flush=True)
 
+    # -- emergency under a single fault -----------------------------------------
+
+    def faults(self) -> None:
+        """The emergency tier with one fault in place: a paused engine, a frozen Docker daemon, a held lock."""
+        inventory = str(ROOT / "lab" / "inventory.yaml")
+        lab = [sys.executable, "-m", "lab"]
+        print("emergency under a single fault", flush=True)
+        for name in ("paused engine (risk)", "frozen Docker daemon (SIGSTOP)", "PostgreSQL waiting on a lock"):
+            for _ in range(self.args.repeat):
+                with lab_lock():
+                    try:
+                        if name.startswith("paused"):
+                            subprocess.run(lab + ["fault", "pause", "risk"], cwd=ROOT, check=True,
+                                           capture_output=True, timeout=120)
+                        elif name.startswith("PostgreSQL"):
+                            subprocess.run(lab + ["fault", "held-lock", "postgres"], cwd=ROOT, check=True,
+                                           capture_output=True, timeout=120)
+                        else:
+                            os.kill(int(Path("/var/run/docker.pid").read_text()), signal.SIGSTOP)
+                        self.run_pytest(f"emergency, {name}", "emergency", inventory, "fault", False, 9,
+                                        locked=False)
+                    finally:
+                        with contextlib.suppress(OSError, ValueError):
+                            os.kill(int(Path("/var/run/docker.pid").read_text()), signal.SIGCONT)
+                        subprocess.run(lab + ["heal"], cwd=ROOT, capture_output=True, timeout=600)
+
     # -- the scaled lab -----------------------------------------------------------
 
     def scaled(self) -> None:
@@ -321,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="engine counts for the scaled daily runs, comma-separated (default 27,54; '' skips)")
     parser.add_argument("--scale-emergency", action="store_true", help="also time the emergency tier when scaled")
     parser.add_argument("--no-guide", action="store_true", help="skip the guide's scripts")
+    parser.add_argument("--faults", action="store_true",
+                        help="also time the emergency tier under a paused engine, a frozen Docker daemon "
+                             "(SIGSTOP, resumed after) and a held PostgreSQL lock")
     parser.add_argument("--suite", default=str(ROOT),
                         help="the checkout whose suite is run (default this one; e.g. a `git archive` of a commit)")
     args = parser.parse_args(argv)
@@ -335,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.tiers()
     if not args.no_guide:
         bench.guide_scripts()
+    if args.faults:
+        bench.faults()
     bench.scaled()
     document = bench.report()
     document["started"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started))
