@@ -23,19 +23,30 @@ def available() -> bool:
     return Path(CHROMIUM).exists()
 
 
-def _run(url: str, *extra: str) -> subprocess.CompletedProcess:
+def _run(url: str, *extra: str, budget_ms: int = RENDER_BUDGET_MS) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="nautilus-chromium-") as profile:
         return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}",
-                               f"--virtual-time-budget={RENDER_BUDGET_MS}", *extra, url],
+                               f"--virtual-time-budget={budget_ms}", *extra, url],
                               capture_output=True, text=True, timeout=TIMEOUT_S, check=False)
 
 
-def rendered_dom(url: str) -> str:
-    """The page's DOM after its scripts ran, as Chromium serialises it."""
-    done = _run(url, "--dump-dom")
+def rendered_dom(url: str, budget_ms: int = RENDER_BUDGET_MS) -> str:
+    """The page's DOM after its scripts ran (for `budget_ms` of virtual time), as Chromium serialises it."""
+    done = _run(url, "--dump-dom", budget_ms=budget_ms)
     if done.returncode != 0 or not done.stdout:
         raise RuntimeError(f"chromium could not render {url}: {done.stderr[-500:]}")
     return done.stdout
+
+
+def dom_showing(url: str, *texts: str) -> str:
+    """The rendered DOM once it shows every text: a script-built page (Allure's) may need more time on a
+    busy machine, so the budget grows (5, 15, 30 s of virtual time) before giving up."""
+    dom = ""
+    for budget_ms in (RENDER_BUDGET_MS, 15_000, 30_000):
+        dom = rendered_dom(url, budget_ms)
+        if all(text in dom for text in texts):
+            break
+    return dom
 
 
 def screenshot(url: str, path: Path, size: str = "1400,1800") -> Path:
