@@ -24,12 +24,14 @@ LOG_BUDGET = 8 << 20  # bytes of log text held per container
 STATS_GAP_S = 0.5  # between the two readings CPU % is computed from
 
 
-def connect(host: DockerHost) -> docker.APIClient:
-    """A low-level client for one inventory host (unix socket, tcp with TLS, ssh)."""
+def connect(host: DockerHost, timeout_s: float = API_TIMEOUT_S) -> docker.APIClient:
+    """A low-level client for one inventory host (unix socket, tcp with TLS, ssh).
+
+    Building it already asks the daemon for its API version, with `timeout_s`."""
     tls = docker.tls.TLSConfig(
         client_cert=(f"{host.cert_path}/cert.pem", f"{host.cert_path}/key.pem"),
         ca_cert=f"{host.cert_path}/ca.pem", verify=True) if host.tls_verify and host.cert_path else None
-    return docker.APIClient(base_url=host.url, timeout=API_TIMEOUT_S, tls=tls)
+    return docker.APIClient(base_url=host.url, timeout=timeout_s, tls=tls)
 
 
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError)
@@ -48,20 +50,15 @@ class Docker:
 
     @classmethod
     def open(cls, host: DockerHost, factory: Callable[[DockerHost], Any] = connect,
-             ping_timeout_s: float | None = None) -> "Docker":
-        """Connect and ping; a frozen daemon fails the ping within `ping_timeout_s`, not API_TIMEOUT_S."""
+             then_timeout_s: float | None = None) -> "Docker":
+        """Connect and ping (within the factory's timeout), then give later calls `then_timeout_s`."""
         try:
             api = factory(host)
-            if ping_timeout_s is not None and hasattr(api, "timeout"):
-                api.timeout, usual = ping_timeout_s, api.timeout
-                try:
-                    api.ping()
-                finally:
-                    api.timeout = usual
-            else:
-                api.ping()
+            api.ping()
         except _FAILURES as exc:
             raise Unobservable(daemon_down(host, exc)) from None
+        if then_timeout_s is not None:
+            api.timeout = then_timeout_s
         return cls(api, host)
 
     def _call(self, what: str, container: str | None, fn: Callable, *args, **kwargs):
@@ -143,8 +140,14 @@ class DockerHosts:
     """A Docker connection per inventory host, each opened on first use; a dead daemon is remembered."""
 
     def __init__(self, inventory: Inventory, factory: Callable[[DockerHost], Any] = connect):
-        ping_s = inventory.timeouts.connect_s  # the ping is tiny: a daemon that cannot answer it in time is down
-        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory, ping_s), Docker.close)
+        if factory is connect:
+            # Version and ping are tiny: a daemon that cannot answer them within connect_s is down (a frozen
+            # daemon costs that, not the 10 s every later call may take).
+            ping_s = inventory.timeouts.connect_s
+            factory, later = (lambda h: connect(h, timeout_s=ping_s)), API_TIMEOUT_S
+        else:
+            later = None
+        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory, later), Docker.close)
                       for h in inventory.hosts}
 
     def get(self, host: str) -> Docker:
