@@ -163,6 +163,9 @@ def wait_healthy(timeout_s: float = 90) -> None:
         time.sleep(1)
 
 
+PROCESS_START_MARGIN_S = 2.0
+
+
 def settle_seconds() -> float:
     """The lab inventory's `min_uptime_s`: a container up for less is a fresh restart to the suite."""
     import yaml
@@ -172,7 +175,8 @@ def settle_seconds() -> float:
 
 def settle() -> None:
     """Wait until every lab container has run for `settle_seconds()`, so a healed lab is not a fresh restart."""
-    wanted = settle_seconds()
+    # An engine counts its uptime from its own start, a moment after Docker's StartedAt (longer on a busy machine).
+    wanted = settle_seconds() + PROCESS_START_MARGIN_S
     youngest = min((_up_for(c) for c in lab_containers() if c.status == "running"), default=wanted)
     if youngest < wanted:
         print(f"[lab] settling {wanted - youngest:.0f}s so no engine reads as freshly restarted", flush=True)
