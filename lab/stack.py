@@ -56,8 +56,15 @@ def up(rebuild_image: bool = False) -> None:
     env = compose_env()
     ensure_volume_owners(env)
     print("[lab] starting the stack", flush=True)
-    compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans", env=env)
-    settle()
+    try:
+        compose("up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), "--remove-orphans", env=env)
+    except LabError as exc:
+        # `--wait` gives up at once on a container Docker still marks unhealthy (left by an earlier lab or a
+        # fault); polling gives it the time a start needs before the lab is called broken.
+        print(f"[lab] {exc}; waiting for every service to be healthy", flush=True)
+        wait_healthy()
+    else:
+        settle()
     seconds = time.monotonic() - started
     print(f"[lab] all services healthy in {seconds:.1f}s", flush=True)
     from .maintenance import after_up
