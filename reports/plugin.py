@@ -39,9 +39,9 @@ STYLE = Path(__file__).with_name("html_style.css")
 class RunState:
     """The run's files, its results as they arrive, and when it started."""
 
-    def __init__(self, files: RunFiles, owned: dict[str, bool]):
+    def __init__(self, files: RunFiles, owns_html: bool):
         self.files = files
-        self.owned = owned  # which artifacts the suite named itself (and may copy as latest)
+        self.owns_html = owns_html  # the suite named the HTML report itself, so it is copied as the latest
         self.started = time.time()
         self.results: list[CheckResult] = []
         self._durations: dict[str, float] = {}
@@ -98,18 +98,17 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     out_dir = Path(config.getoption("reports_dir") or OUT_DIR).resolve()
     files = RunFiles(out_dir, run_name(config.option.markexpr), new_run_id())
-    owned = {"html": not config.option.htmlpath, "allure": not config.option.allure_report_dir,
-             "junit": not config.option.xmlpath}
-    if owned["html"]:
+    owns_html = not config.option.htmlpath
+    if owns_html:
         config.option.htmlpath = str(files.html)
         config.option.self_contained_html = True
     config.option.css = [*(config.option.css or []), str(STYLE)]
-    if owned["allure"]:
+    if not config.option.allure_report_dir:
         config.option.allure_report_dir = str(files.allure_dir)
-    if owned["junit"]:
+    if not config.option.xmlpath:
         config.option.xmlpath = str(files.junit)
     os.environ[WORKER_ALLURE_DIR] = config.option.allure_report_dir
-    config.stash[RUN] = RunState(files, owned)
+    config.stash[RUN] = RunState(files, owns_html)
     config.pluginmanager.register(config.stash[RUN], "nautilus-run-state")
 
 
@@ -138,7 +137,7 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
     textfile = Path(config.getoption("textfile_dir") or files.out_dir / "textfile") / f"nautilus_{files.tier}.prom"
     with shared_lock(files.out_dir):
         machine.write_summary(files.latest_summary, document)
-        if state.owned["html"] and files.html.exists():
+        if state.owns_html and files.html.exists():
             write_atomically(files.latest_html, files.html.read_bytes())
         last_success = machine.previous_success(textfile, files.tier)
         write_atomically(textfile, machine.textfile(state.results, tier=files.tier, finished=finished,
