@@ -65,15 +65,15 @@ def test_host_memory(host_facts, inventory, verdict):
                         " or raise the host's memory")
 
 
-@check("host-cpu-load", "The host's 1-minute load per CPU is within bounds", tiers=DAILY, severity="normal",
+@check("host-cpu-load", "The host's 5-minute load per CPU is within bounds", tiers=DAILY, severity="normal",
        guide=FULL_HEALTH)
 def test_host_cpu_load(host_facts, inventory, verdict):
     load = verdict.observed(host_facts.load)
     maximum = inventory.thresholds.host_load_per_cpu_max
     verdict.evidence("load", {"1m": load.one, "5m": load.five, "15m": load.fifteen, "cpus": load.cpus})
     verdict.measured("load_per_cpu", load.per_cpu)
-    verdict.expect(load.per_cpu <= maximum, expected=f"a 1-minute load of at most {maximum:g} per CPU",
-                   seen=f"{load.one:g} on {load.cpus} CPUs = {load.per_cpu:g} per CPU (5 min {load.five:g}, 15 min "
+    verdict.expect(load.per_cpu <= maximum, expected=f"a 5-minute load of at most {maximum:g} per CPU",
+                   seen=f"{load.five:g} on {load.cpus} CPUs = {load.per_cpu:g} per CPU (1 min {load.one:g}, 15 min "
                         f"{load.fifteen:g}); fix: find the busiest containers (docker stats --no-stream)")
 
 

@@ -14,6 +14,9 @@ if [ ! -w "$PGDATA" ]; then
 fi
 chmod 700 "$PGDATA"
 
+# Fed by here-documents, never a pipe: a pipeline would run postgres in a subshell, and
+# after an unclean stop the stale postmaster.pid names PID 7, which this script holds
+# again in the new container; postgres trusts that PID only when it is its parent's.
 single_user() { "$PGBIN/postgres" --single -D "$PGDATA" "$1" >/dev/null; }
 
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -24,15 +27,21 @@ listen_addresses = '*'
 shared_preload_libraries = 'pg_stat_statements'
 log_min_duration_statement = 1000
 CONF
-  echo "CREATE DATABASE nautilus;" | single_user postgres
-  echo "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;" | single_user nautilus
+  single_user postgres <<SQL
+CREATE DATABASE nautilus;
+SQL
+  single_user nautilus <<SQL
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+SQL
 fi
 
 # The password is (re)applied at every start, so the volume always matches the
 # environment; quotes are doubled for SQL, and the statement reaches neither a log
 # nor pg_stat_statements (which records utility statements verbatim unless told not to).
 escaped=$(printf '%s' "$POSTGRES_PASSWORD" | sed "s/'/''/g")
-printf "SET pg_stat_statements.track_utility = off;\nALTER USER nautilus PASSWORD '%s';\n" "$escaped" \
-  | single_user nautilus
+single_user nautilus <<SQL
+SET pg_stat_statements.track_utility = off;
+ALTER USER nautilus PASSWORD '$escaped';
+SQL
 
 exec "$PGBIN/postgres" -D "$PGDATA"

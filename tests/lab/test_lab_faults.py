@@ -115,6 +115,20 @@ def test_docker_level_stop(fault, kind, target, name):
     assert container(name).status == "exited"
 
 
+@pytest.mark.parametrize("kind", ["stop", "kill"])
+def test_postgres_comes_back_at_the_first_start_after_a_clean_or_unclean_stop(fault, heal, lab_password, kind):
+    """A stale postmaster.pid once kept PostgreSQL crash-looping for minutes after the lab stopped it."""
+    since = int(time.time())
+    fault(kind, "postgres")
+    heal()
+    db = container("nautilus-postgres")
+    assert db.attrs["RestartCount"] == 0
+    assert b"lock file" not in db.logs(since=since)
+    with psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus", password=lab_password,
+                         connect_timeout=5) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+
+
 def test_pause(fault):
     fault("pause", "features")
     assert container("nautilus-features-engine").status == "paused"
