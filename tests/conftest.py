@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
@@ -39,23 +40,48 @@ def lab():
 
 
 @pytest.fixture
-def fault(lab):
-    """Inject lab faults; every one is healed after the test, pass or fail."""
-    injected = []
+def _unhealed(lab) -> dict:
+    """Whether a fault was injected since the last heal, shared by `fault` and `heal`."""
+    return {"faults": False}
+
+
+@pytest.fixture
+def fault(_unhealed):
+    """Inject lab faults; the lab is healed after the test, pass or fail, unless the test's own heal came last."""
 
     def inject(kind: str, target: str, *extra: str) -> None:
-        injected.append(target)
+        _unhealed["faults"] = True
         lab_cli("fault", kind, target, *extra)
 
     yield inject
-    if injected:
+    if _unhealed["faults"]:
         lab_cli("heal")
 
 
 @pytest.fixture
-def heal(lab):
+def heal(_unhealed):
     """Clear every lab fault and wait until the stack is healthy again."""
-    return lambda: lab_cli("heal")
+
+    def do() -> None:
+        lab_cli("heal")
+        # Only once it succeeded: a heal that failed is tried again after the test.
+        _unhealed["faults"] = False
+
+    return do
+
+
+def derived_inventory(tmp_path: Path, thresholds: dict | None = None, **changes) -> Path:
+    """The lab inventory with top-level `changes` and threshold overrides, written where its relative paths
+    still resolve (they are made absolute: they were relative to lab/, not to the copy)."""
+    document = yaml.safe_load(LAB_INVENTORY.read_text())
+    for key in ("log_dir", "backup_dir", "compose_file", "state_dir"):
+        if document.get(key) and not str(document[key]).startswith("/"):
+            document[key] = str((LAB_INVENTORY.parent / document[key]).resolve())
+    document.update(changes)
+    document["thresholds"] = {**(document.get("thresholds") or {}), **(thresholds or {})}
+    path = tmp_path / "inventory.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pytest
 import redis
 
 from conftest import LAB_INVENTORY, ROOT, run_checks
+from lab.stack import settle_seconds
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 
@@ -204,7 +205,7 @@ def test_postgres_out_of_connections_names_who_holds_them_and_ends_idle_ones(tmp
 @pytest.mark.lab_fault
 def test_oom_kill_names_a_memory_diagnosis_not_a_restart(tmp_path, fault, heal):
     fault("oom", "portfolio")
-    time.sleep(11)  # past the lab's min_uptime_s, so only the kill itself is judged
+    time.sleep(settle_seconds() + 1)  # past the lab's min_uptime_s, so only the kill itself is judged
     args = ("-m", "daily", "-k", "portfolio and not restarts_since", INVENTORY)
     run = run_checks(tmp_path, *args)
     root = "test_container_not_oom_killed[nautilus-portfolio-engine]"

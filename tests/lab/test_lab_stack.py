@@ -1,7 +1,6 @@
 """The lab itself: every container healthy, every contract endpoint served, real bus and database use."""
 from __future__ import annotations
 
-import json
 import socket
 import time
 

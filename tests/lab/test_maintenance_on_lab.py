@@ -14,9 +14,8 @@ import time
 import docker
 import pytest
 import requests
-import yaml
 
-from conftest import LAB_INVENTORY, ROOT, run_checks
+from conftest import LAB_INVENTORY, derived_inventory, run_checks
 
 INVENTORY = ("--inventory", str(LAB_INVENTORY))
 MINE_DAILY = ("host_disk or host_memory or host_cpu_load or docker_disk_reclaimable or backup_today or logs_rotated"
@@ -33,14 +32,7 @@ def assert_failed_exactly(run, expected: set[str]) -> None:
 
 
 def inventory_with(tmp_path, **thresholds) -> str:
-    """The lab inventory with some thresholds changed; its relative directories made absolute for the copy."""
-    document = yaml.safe_load(LAB_INVENTORY.read_text())
-    for key in ("log_dir", "backup_dir"):
-        document[key] = str((LAB_INVENTORY.parent / document[key]).resolve())
-    document["thresholds"] = {**document.get("thresholds", {}), **thresholds}
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return f"--inventory={path}"
+    return f"--inventory={derived_inventory(tmp_path, thresholds)}"
 
 
 def wait_for_target(instance: str, health: str, timeout_s: float = 45) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import LAB_INVENTORY, ROOT, lab_cli
+from conftest import LAB_INVENTORY, ROOT, derived_inventory, lab_cli
 
 MB = 1024 * 1024
 MEMORY_BOUND_MB = 300
@@ -43,18 +43,6 @@ def measured_run(*args: str, inventory: Path = LAB_INVENTORY, reports: Path, pre
 def assert_clean(output: str) -> None:
     """One-line findings, never a traceback of the suite itself."""
     assert "Traceback" not in output and "INTERNALERROR" not in output, output[-3000:]
-
-
-def derived_inventory(tmp_path: Path, **changes) -> Path:
-    """The lab inventory with `changes` applied, written where its relative paths still resolve."""
-    document = yaml.safe_load(LAB_INVENTORY.read_text())
-    for key in ("log_dir", "backup_dir", "compose_file", "state_dir"):
-        if document.get(key) and not str(document[key]).startswith("/"):
-            document[key] = str(LAB_INVENTORY.parent / document[key])
-    document.update(changes)
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.mark.lab_fault

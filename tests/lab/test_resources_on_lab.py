@@ -10,9 +10,8 @@ import time
 
 import docker
 import pytest
-import yaml
 
-from conftest import LAB_INVENTORY, run_checks
+from conftest import derived_inventory, run_checks
 
 MINE = ("container_not_oom or container_exit_code or container_restart_count or restarts_since_last_run or "
         "healthcheck_configured or restart_policy or container_memory_limit or non_root or data_on_volumes or "
@@ -20,16 +19,8 @@ MINE = ("container_not_oom or container_exit_code or container_restart_count or 
 
 
 def inventory(tmp_path, **thresholds) -> str:
-    """The lab inventory with this test's own state_dir (and threshold overrides), paths kept the lab's."""
-    document = yaml.safe_load(LAB_INVENTORY.read_text())
-    for key in ("log_dir", "backup_dir"):  # relative to the lab inventory, not to the copy
-        if document.get(key):
-            document[key] = str((LAB_INVENTORY.parent / document[key]).resolve())
-    document["state_dir"] = str(tmp_path / "state")
-    document.setdefault("thresholds", {}).update(thresholds)
-    path = tmp_path / "inventory.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return f"--inventory={path}"
+    """The lab inventory with this test's own state_dir (and threshold overrides)."""
+    return f"--inventory={derived_inventory(tmp_path, thresholds, state_dir=str(tmp_path / 'state'))}"
 
 
 def run(tmp_path, tier: str, selection: str, inv: str):

@@ -15,7 +15,7 @@ from checks import test_trends as trends
 from fixtures.verdict import Verdict
 from observation.errors import Unobservable, Unobserved
 from observation.inventory import load_inventory
-from observation.maintenance import (DAY_S, BackupSample, file_size, judge_rotation, parse_find, sample_backups,
+from observation.maintenance import (DAY_S, file_size, judge_rotation, parse_find, sample_backups,
                                      sample_log_rotation)
 from observation.prometheus import Prometheus, down_targets, instance_port, series_values
 from observation.targets import ContainerTarget

@@ -7,8 +7,6 @@ records every call that would change something.
 from __future__ import annotations
 
 import copy
-import doctest
-import importlib
 import io
 import json
 import os
