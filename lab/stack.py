@@ -147,11 +147,8 @@ def status_lines() -> list[str]:
     return lines
 
 
-def wait_healthy(timeout_s: float = 180) -> None:
+def wait_healthy(timeout_s: float = 90) -> None:
     """Bring every service back (compose up -d) and wait until Docker calls all of them healthy.
-
-    PostgreSQL stopped during a busy test run was seen to need more than 90 s to come back on this
-    2-CPU machine (CI ran every lab test while other work shared the CPUs).
 
     `compose up --wait` gives up at once on a container still marked unhealthy
     from a fault just cleared; Docker needs one good probe to flip it back.
