@@ -8,7 +8,13 @@ LOG_DIR = STATE_DIR / "logs"                # the inventory's log_dir
 BACKUP_DIR = STATE_DIR / "backups"          # the inventory's backup_dir
 BACKUP_ASIDE_DIR = STATE_DIR / "backups-aside"  # where the no-backup fault moves backups
 COMPOSE_FILE = LAB_DIR / "compose.yaml"
-PROJECT = "nautilus"
+# Not the platform's own project (very likely `nautilus`, its directory's name): Compose's --remove-orphans and
+# `down --volumes` act on a whole project, so the lab's must never be the platform's.
+PROJECT = "nautilus-lab"
+PLATFORM_PROJECT = "nautilus"
+# On every container, network and volume the lab creates; the lab acts on nothing without it (lab/ownership.py).
+LABEL = "io.nautilus-health.lab"
+LABEL_VALUE = "owned"
 ENGINE_UID = 10001  # compose.yaml: the engines' and frontend's `user:`
 
 

@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     down = sub.add_parser("down", help="stop and remove containers and network")
     down.add_argument("--volumes", action="store_true", help="also delete the PostgreSQL and Redis volumes")
     sub.add_parser("status", help="one line per lab container")
+    sub.add_parser("check", help="refuse (exit 2) when the Docker endpoint holds platform-looking objects the lab "
+                                 "did not create; starts nothing")
     sub.add_parser("backup", help="write a PostgreSQL backup to lab/.state/backups now")
     sub.add_parser("image", help="build the base image if missing")
     fault = sub.add_parser("fault", help="inject a fault")
@@ -48,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             stack.up(rebuild_image=args.rebuild_image)
         elif args.command == "down":
             stack.down(volumes=args.volumes)
+        elif args.command == "check":
+            print(stack.check_endpoint())
         elif args.command == "status":
             print("\n".join(stack.status_lines()) or "the lab is not up")
         elif args.command == "backup":

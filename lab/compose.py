@@ -38,5 +38,6 @@ def passthrough(args: list[str]) -> int:
     The inventory's `compose_command` for the lab, so rebuild-engine runs Compose
     as on a real deployment; unlike compose() it adds no -p/-f of its own.
     """
-    from .stack import compose_env
+    from .stack import compose_env, guard
+    guard()
     return subprocess.run([str(compose_binary()), *args], env=compose_env()).returncode

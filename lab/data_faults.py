@@ -300,13 +300,14 @@ def ws_active() -> int | None:
 
 
 def ws_connections(count: int) -> str:
+    from .ownership import owned_container
     from .stack import client
     if not 1 <= count <= WS_MAX:
         raise LabError(f"--count must be between 1 and {WS_MAX}")
     stop_ws_holder()
     engine = find("websocket")
     url = f"ws://{engine.container}:{engine.port}/ws"
-    backend = client().containers.get(WS_HOLDER_CONTAINER)
+    backend = owned_container(client(), WS_HOLDER_CONTAINER)
     backend.exec_run(["python3", WS_HOLDER, url, str(count)], detach=True)
     deadline = time.monotonic() + 60
     while (ws_active() or 0) < count:
@@ -320,10 +321,12 @@ def ws_connections(count: int) -> str:
 
 
 def stop_ws_holder() -> list[str]:
-    from .stack import client
     import docker
+
+    from .ownership import owned_container
+    from .stack import client
     try:
-        backend = client().containers.get(WS_HOLDER_CONTAINER)
+        backend = owned_container(client(), WS_HOLDER_CONTAINER)
         if backend.status != "running":
             return []
         out = backend.exec_run(["python3", WS_HOLDER, "--stop"]).output.decode().strip()

@@ -22,7 +22,8 @@ import requests
 from . import ENGINE_STATE_DIR, LAB_DIR, STATE_DIR, LabError
 from . import data_faults as data
 from .compose import compose
-from .stack import client, compose_env, lab_containers, wait_healthy
+from .ownership import owned_container
+from .stack import client, compose_env, guard, lab_containers, wait_healthy
 from .topology import LabService, find, services
 
 ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
@@ -92,11 +93,16 @@ def inject(kind: str, target: str, **params) -> str:
     """Inject one fault; returns a line saying what was done."""
     if kind not in KINDS:
         raise LabError(f"unknown fault {kind!r}; kinds: {', '.join(KINDS)}")
+    docker_client = guard()
     if kind in HOST_FAULTS:
         if target != HOST:
             raise LabError(f"{kind} acts on the lab's host folders: use `python -m lab fault {kind} host`")
         return _host_fault(kind)
     svc = find(target)
+    # The data faults reach Redis and PostgreSQL through their published ports: only the lab's own running
+    # container may hold them, or a platform's server answering on that port would get the fault.
+    if owned_container(docker_client, svc.container).status != "running" and kind not in DOCKER_FAULTS:
+        raise LabError(f"{svc.container} is not running: `python -m lab heal` first")
     for kinds, service in ((POSTGRES_FAULTS, "postgres"), (REDIS_FAULTS, "redis"),
                            (WEBSOCKET_FAULTS, "websocket-engine")):
         if kind in kinds and svc.service != service:
@@ -136,7 +142,7 @@ def _engine_fault(kind: str, svc: LabService, params: dict) -> str:
     if svc.engine is None:
         raise LabError(f"{kind} is an engine fault; {svc.service} is not an engine (use stop, kill or pause)")
     body = {k: v for k, v in params.items() if v is not None}
-    container = client().containers.get(svc.container)
+    container = owned_container(client(), svc.container)
     restarts, since = container.attrs["RestartCount"], time.time() - 1
     try:
         reply = requests.post(control_url(svc, kind), json=body, timeout=CONTROL_TIMEOUT_S)
@@ -178,7 +184,7 @@ def _wait_restarted(container, restarts_before: int) -> dict:
 
 
 def _docker_fault(kind: str, svc: LabService) -> str:
-    container = client().containers.get(svc.container)
+    container = owned_container(client(), svc.container)
     if kind == "stop":
         container.stop(timeout=5)
     elif kind == "kill":
@@ -241,6 +247,7 @@ def _cmdline(pid: int) -> str:
 
 def heal(target: str | None = None) -> list[str]:
     """Clear faults (all, or one target's) and wait until the lab is healthy."""
+    docker_client = guard()
     if target == HOST:
         records = [r for r in injected() if r["target"] == HOST]
         done = data.heal_host(records)
@@ -261,7 +268,7 @@ def heal(target: str | None = None) -> list[str]:
             recreate.add(svc.service)
             done.append(f"removed crash marker of {svc.container}")
         try:
-            container = client().containers.get(svc.container)
+            container = owned_container(docker_client, svc.container)
         except docker.errors.NotFound:
             continue
         if container.status == "paused":

@@ -51,11 +51,13 @@ def log(line: str) -> Path:
 
 def backup() -> Path:
     """pg_dump inside the PostgreSQL container, gzipped, written atomically; returns the file."""
+    from .ownership import owned_container
     from .stack import client
     BACKUP_DIR.mkdir(parents=True, exist_ok=True)
     final = BACKUP_DIR / f"{BACKUP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}{BACKUP_SUFFIX}"
     temp = BACKUP_DIR / f".{final.name}.{os.getpid()}.tmp"  # not matched by the backup pattern
     api = client().api
+    owned_container(client(), POSTGRES_CONTAINER)  # pg_dump runs inside it: never in a container of the platform's
     started = time.monotonic()
     try:
         exec_id = api.exec_create(POSTGRES_CONTAINER, DUMP_CMD, stdout=True, stderr=True)["Id"]

@@ -156,7 +156,8 @@ def remove_replicas(keep: set[str] = frozenset()) -> list[str]:
 
 def up(total: int) -> Path:
     from .compose import compose
-    from .stack import UP_TIMEOUT_S, compose_env, prepare_state_dirs, settle
+    from .stack import UP_TIMEOUT_S, compose_env, guard, prepare_state_dirs, settle
+    guard()
     override, inventory = write_files(total)
     wanted = set(override["services"])
     removed = remove_replicas(keep=wanted)
@@ -173,7 +174,8 @@ def up(total: int) -> Path:
 
 
 def down() -> None:
-    from .stack import wait_healthy
+    from .stack import guard, wait_healthy
+    guard()
     removed = remove_replicas()
     for path in [OVERRIDE_FILE, *STATE_DIR.glob("inventory-*.yaml")]:
         path.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import time
 
 import docker
 
-from . import BACKUP_DIR, LAB_DIR, ENGINE_STATE_DIR, ENGINE_UID, LOG_DIR, PROJECT, STATE_DIR, LabError
+from . import BACKUP_DIR, ENGINE_STATE_DIR, ENGINE_UID, LAB_DIR, LABEL, LABEL_VALUE, LOG_DIR, PROJECT, STATE_DIR, LabError
 from .base_image import ensure_base_image
 from .compose import compose
 from .docker_engine import ensure_docker
@@ -48,10 +48,31 @@ def client() -> docker.DockerClient:
     return docker.from_env(timeout=30)
 
 
+def endpoint() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def guard() -> docker.DockerClient:
+    """The Docker client, once the endpoint is known to hold nothing platform-like the lab did not create."""
+    from .ownership import refuse_foreign
+    docker_client = client()
+    refuse_foreign(docker_client, endpoint())
+    return docker_client
+
+
+def check_endpoint() -> str:
+    """`python -m lab check`: the guard alone, starting nothing (no daemon answering means nothing to protect)."""
+    from .docker_engine import engine_answers
+    if not engine_answers():
+        return f"no Docker engine answers at {endpoint()}: nothing there the lab could touch"
+    guard()
+    return f"the Docker endpoint {endpoint()} holds nothing platform-like that the lab did not create"
+
+
 def up(rebuild_image: bool = False) -> None:
     started = time.monotonic()
     ensure_docker()
-    ensure_base_image(client(), rebuild=rebuild_image)
+    ensure_base_image(guard(), rebuild=rebuild_image)
     prepare_state_dirs()
     env = compose_env()
     ensure_volume_owners(env)
@@ -117,7 +138,7 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
                          f"echo {volume} $(id -u {user})" for volume, (user, mode) in VOLUME_OWNERS.items())
     out = docker_client.containers.run(
         image_tag(), ["sh", "-c", script], user="0", network_mode="none", remove=True,
-        labels={"nautilus-lab": "volume-owner"},
+        labels={LABEL: LABEL_VALUE},
         volumes={name: {"bind": f"/v/{volume}", "mode": "rw"} for volume, name in names.items()})
     uids = {volume: int(uid) for volume, uid in (line.split() for line in out.decode().splitlines())}
     OWNERS_MARKER.write_text(json.dumps(uids))
@@ -126,16 +147,18 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
 def down(volumes: bool = False) -> None:
     from .data_faults import stop_sessions
     from .faults import forget_container_faults, release_port_holders
+    ensure_docker()
+    guard()
     release_port_holders()
     stop_sessions()
-    ensure_docker()
     args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])
     compose(*args, env=compose_env())
     forget_container_faults()
 
 
 def lab_containers() -> list:
-    return client().containers.list(all=True, filters={"label": f"com.docker.compose.project={PROJECT}"})
+    """The containers the lab created (its label), and no others."""
+    return client().containers.list(all=True, filters={"label": f"{LABEL}={LABEL_VALUE}"})
 
 
 def status_lines() -> list[str]:
@@ -153,6 +176,7 @@ def wait_healthy(timeout_s: float = 90) -> None:
     `compose up --wait` gives up at once on a container still marked unhealthy
     from a fault just cleared; Docker needs one good probe to flip it back.
     """
+    guard()
     prepare_state_dirs()
     env = compose_env()
     ensure_volume_owners(env)

@@ -22,8 +22,13 @@ class LabService:
         return "backend" if self.service == "backend" else None
 
 
+def compose_document() -> dict:
+    """compose.yaml as a document (anchors resolved)."""
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
 def services() -> list[LabService]:
-    spec = yaml.safe_load(COMPOSE_FILE.read_text())
+    spec = compose_document()
     found = []
     for name, body in spec["services"].items():
         ports = body.get("ports") or []

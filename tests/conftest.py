@@ -9,12 +9,38 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 import yaml
 
+from lab import LABEL, LABEL_VALUE
+from lab.ownership import owned_container
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
-IN_CI = os.environ.get("CI", "").lower() == "true"
+LAB_DIR_TESTS = ROOT / "tests" / "lab"
+# Docker filters selecting only what the lab created.
+LAB_OWNED = {"label": f"{LABEL}={LABEL_VALUE}"}
+LAB_LABELS = {LABEL: LABEL_VALUE}
+
+
+def lab_docker() -> docker.DockerClient:
+    return docker.from_env(timeout=30)
+
+
+def lab_container(name: str):
+    """A lab container by name, refused when a container of that name is not the lab's (lab/ownership.py)."""
+    return owned_container(lab_docker(), name)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before any test runs: when lab tests are selected, refuse at once on a host holding the platform's objects."""
+    if not any(LAB_DIR_TESTS in Path(str(item.fspath)).parents for item in session.items):
+        return
+    done = subprocess.run([sys.executable, "-m", "lab", "check"], cwd=ROOT, text=True, capture_output=True,
+                          timeout=120)
+    if done.returncode != 0:
+        pytest.exit((done.stderr.strip() or done.stdout.strip()).splitlines()[-1], returncode=4)
 
 
 def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -27,13 +53,10 @@ def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def lab():
-    """The lab, up and healthy. In CI a lab that cannot start fails the tests; elsewhere it skips them."""
+    """The lab, up and healthy. A lab that cannot start fails every lab test, loudly: a skip would hide it."""
     done = subprocess.run([sys.executable, "-m", "lab", "up"], cwd=ROOT, text=True, timeout=900)
     if done.returncode != 0:
-        message = "the lab did not come up (python -m lab up failed; its output is above)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        pytest.fail("the lab did not come up (python -m lab up failed; its output is above)", pytrace=False)
     yield
     if not os.environ.get("NAUTILUS_LAB_KEEP"):
         lab_cli("down", check=False)

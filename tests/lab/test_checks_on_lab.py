@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import LAB_INVENTORY, run_checks
+from conftest import LAB_INVENTORY, lab_container, run_checks
 
 ENGINES = ["analytics", "risk", "factor", "ml", "features", "websocket", "strategy", "marketdata", "portfolio"]
 INVENTORY = ("--inventory", str(LAB_INVENTORY))
@@ -218,9 +218,8 @@ def test_removed_container(tmp_path, fault, heal):
 
 @pytest.mark.lab_fault
 def test_docker_marks_an_unhealthy_engine(tmp_path, fault, heal):
-    import docker
     fault("unhealthy", "analytics")
-    engine = docker.from_env(timeout=10).containers.get("nautilus-analytics-engine")
+    engine = lab_container("nautilus-analytics-engine")
     deadline = time.monotonic() + 30
     while engine.attrs["State"]["Health"]["Status"] != "unhealthy":
         assert time.monotonic() < deadline, "Docker never marked the engine unhealthy"

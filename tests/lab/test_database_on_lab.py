@@ -11,12 +11,11 @@ from __future__ import annotations
 import threading
 import time
 
-import docker
 import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, run_checks
+from conftest import LAB_INVENTORY, lab_container, run_checks
 
 MINE = ("checks/test_postgres.py", "checks/test_redis.py")
 INVENTORY = f"--inventory={LAB_INVENTORY}"
@@ -294,7 +293,7 @@ def test_blocked_redis_fails_latency(tmp_path, rds):
 
 @pytest.mark.lab_fault
 def test_failed_snapshot_fails_persistence(tmp_path, rds):
-    container = docker.from_env().containers.get("nautilus-redis")
+    container = lab_container("nautilus-redis")
     mode = container.exec_run(["stat", "-c", "%a", "/data"]).output.decode().strip()
     # By default a failed snapshot makes Redis refuse every write (MISCONF), which takes the
     # engines off the bus and the suite's own handshake with them; this test is after the

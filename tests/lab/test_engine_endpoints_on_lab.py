@@ -12,7 +12,7 @@ import time
 import pytest
 import requests
 
-from conftest import LAB_INVENTORY, run_checks
+from conftest import LAB_INVENTORY, lab_container, run_checks
 from observation.inventory import load_inventory
 from observation.metrics import read_metrics
 
@@ -124,8 +124,7 @@ def test_failing_requests_raise_the_error_rate(tmp_path, fault, heal):
 
 
 def wait_docker_healthy(container: str, timeout_s: float = 30) -> None:
-    import docker
-    engine = docker.from_env(timeout=10).containers.get(container)
+    engine = lab_container(container)
     deadline = time.monotonic() + timeout_s
     while engine.attrs["State"].get("Health", {}).get("Status") != "healthy":
         assert time.monotonic() < deadline, f"Docker never marked {container} healthy again"

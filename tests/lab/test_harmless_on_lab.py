@@ -17,12 +17,11 @@ import os
 import subprocess
 import sys
 
-import docker
 import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, ROOT
+from conftest import LAB_INVENTORY, LAB_OWNED, ROOT, lab_docker
 
 PROBE_PORTFOLIO = "health-probe"
 ENGINE_WRITTEN = {"engine_heartbeats"}
@@ -30,10 +29,10 @@ REDIS_SETTINGS = ("maxmemory", "maxmemory-policy", "save", "appendonly", "append
 
 
 def containers() -> dict:
-    client = docker.from_env(timeout=10)
+    client = lab_docker()
     try:
         found = {}
-        for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project=nautilus"}):
+        for c in client.containers.list(all=True, filters=LAB_OWNED):
             state = c.attrs["State"]
             found[c.name] = (c.id, state["Status"], state["Paused"], c.attrs["RestartCount"], state["StartedAt"])
         return found

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import redis
 import requests
-from conftest import lab_cli
+from conftest import LAB_OWNED, lab_cli, lab_container, lab_docker
 
 pytestmark = pytest.mark.lab_fault
 
@@ -21,7 +21,7 @@ def health(port: int, timeout: float = 5) -> requests.Response:
 
 
 def container(name: str):
-    return docker.from_env(timeout=10).containers.get(name)
+    return lab_container(name)
 
 
 def eventually(probe, timeout_s: float = 20, every_s: float = 0.5):
@@ -159,8 +159,7 @@ LOGS, BACKUPS, ASIDE = LAB / ".state" / "logs", LAB / ".state" / "backups", LAB 
 
 
 def lab_attrs() -> list[dict]:
-    client = docker.from_env(timeout=10)
-    return [c.attrs for c in client.containers.list(all=True, filters={"label": "com.docker.compose.project=nautilus"})]
+    return [c.attrs for c in lab_docker().containers.list(all=True, filters=LAB_OWNED)]
 
 
 def test_every_service_is_non_root_with_rotated_logs_and_data_on_volumes(lab):
@@ -347,7 +346,7 @@ def test_exit_is_restarted_by_the_policy(fault, heal):
     fault("exit", "risk", "--code", "3")
     engine = container("nautilus-risk-engine")
     assert engine.attrs["RestartCount"] == restarts + 1 and engine.status == "running"
-    died = [e["Actor"]["Attributes"]["exitCode"] for e in docker.from_env().events(
+    died = [e["Actor"]["Attributes"]["exitCode"] for e in lab_docker().events(
         since=since, until=int(time.time()) + 1, decode=True,
         filters={"type": "container", "container": "nautilus-risk-engine", "event": "die"})]
     assert died == ["3"]
@@ -363,7 +362,7 @@ def test_oom_kill_as_docker_shows_it(fault, heal):
     # What lab/README.md describes: OOMKilled survives the policy restart; ExitCode is reset by it,
     # and the 137 is left only in Docker's die event.
     assert (state["OOMKilled"], state["ExitCode"], engine.attrs["RestartCount"]) == (True, 0, restarts + 1)
-    events = [(e["status"], e["Actor"]["Attributes"].get("exitCode")) for e in docker.from_env().events(
+    events = [(e["status"], e["Actor"]["Attributes"].get("exitCode")) for e in lab_docker().events(
         since=since, until=int(time.time()) + 1, decode=True,
         filters={"type": "container", "container": "nautilus-ml-engine", "event": ["oom", "die"]})]
     assert events == [("oom", None), ("die", "137")]

@@ -4,13 +4,14 @@ from __future__ import annotations
 import socket
 import time
 
-import docker
 import psycopg
 import pytest
 import redis
 import requests
 
 from lab.topology import services
+
+from conftest import LAB_OWNED, lab_docker
 
 pytestmark = pytest.mark.usefixtures("lab")
 GUIDE = {"analytics": 8100, "factor": 8300, "ml": 8400, "websocket": 8600, "strategy": 8700}
@@ -22,7 +23,7 @@ def get(port: int, path: str, **kw) -> requests.Response:
 
 
 def test_every_container_is_healthy_with_policy_limit_and_loopback_ports():
-    client = docker.from_env(timeout=10)
+    client = lab_docker()
     for svc in services():
         attrs = client.containers.get(svc.container).attrs
         assert attrs["State"]["Health"]["Status"] == "healthy", svc.container
@@ -109,16 +110,16 @@ def test_websocket_engine_serves_a_real_websocket():
 
 def test_down_leaves_only_the_volumes_and_up_brings_the_data_back(lab_password):
     from conftest import lab_cli
-    client = docker.from_env(timeout=10)
+    client = lab_docker()
     marker = f"down-up-{time.time():.0f}"
     dsn = dict(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus", password=lab_password, connect_timeout=5)
     with psycopg.connect(**dsn, autocommit=True) as conn:
         conn.execute("INSERT INTO engine_heartbeats (engine) VALUES (%s)", (marker,))
     lab_cli("down")
-    label = {"label": "com.docker.compose.project=nautilus"}
+    label = LAB_OWNED
     assert client.containers.list(all=True, filters=label) == []
     assert client.networks.list(filters=label) == []
-    assert {v.name for v in client.volumes.list(filters=label)} >= {"nautilus_postgres-data", "nautilus_redis-data"}
+    assert {v.name for v in client.volumes.list(filters=label)} >= {"nautilus-lab_postgres-data", "nautilus-lab_redis-data"}
     lab_cli("up")
     with psycopg.connect(**dsn) as conn:
         assert conn.execute("SELECT count(*) FROM engine_heartbeats WHERE engine = %s", (marker,)).fetchone()[0] == 1

@@ -15,7 +15,7 @@ import time
 import docker
 import pytest
 
-from conftest import LAB_INVENTORY, run_checks
+from conftest import LAB_INVENTORY, lab_container, run_checks
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 HOURLY = "log_error_rate or log_slow_operations or log_known_errors"
@@ -39,7 +39,7 @@ def fresh(service: str) -> None:
 
 def wait_for_line(container: str, text: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
-    while text not in docker.from_env().containers.get(container).logs(tail=200).decode(errors="replace"):
+    while text not in lab_container(container).logs(tail=200).decode(errors="replace"):
         assert time.monotonic() < deadline, f"{container} did not log {text!r} within {timeout_s:.0f} s"
         time.sleep(1)
 
@@ -143,7 +143,7 @@ def test_factor_engine_import_error_is_named(tmp_path, fault, heal):
 def test_port_taken_shows_in_docker_state(tmp_path, fault, heal):
     fault("port-taken", "risk")  # risk stopped, a lab listener holds 8200
     with pytest.raises(docker.errors.APIError):
-        docker.from_env().containers.get("nautilus-risk-engine").start()  # what an operator would try
+        lab_container("nautilus-risk-engine").start()  # what an operator would try
     run = daily(tmp_path, "log_known_errors")
     assert of(run, "nautilus-risk-engine") == {"test_log_known_errors[nautilus-risk-engine]"}, run.output[-3000:]
     message = run.messages["test_log_known_errors[nautilus-risk-engine]"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import time
 
-import docker
 import pytest
 import requests
 
-from conftest import LAB_INVENTORY, derived_inventory, run_checks
+from conftest import LAB_INVENTORY, LAB_LABELS, derived_inventory, lab_container, lab_docker, run_checks
 
 INVENTORY = ("--inventory", str(LAB_INVENTORY))
 MINE_DAILY = ("host_disk or host_memory or host_cpu_load or docker_disk_reclaimable or backup_today or logs_rotated"
@@ -104,10 +103,10 @@ def test_stopped_container_layer_is_reclaimable(tmp_path, lab):
     """A real stopped container with a 5 MB writable layer, against a 1 MB bound the healthy lab (0 B) meets."""
     inventory = inventory_with(tmp_path, docker_reclaimable_max_gb=0.001)
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "docker_disk_reclaimable", inventory), set())
-    client = docker.from_env(timeout=30)
-    image = client.containers.get("nautilus-redis").attrs["Config"]["Image"]
+    client = lab_docker()
+    image = lab_container("nautilus-redis").attrs["Config"]["Image"]
     leftover = client.containers.run(image, ["sh", "-c", "head -c 5000000 /dev/zero > /tmp/leftover"],
-                                     name="nautilus-lab-leftover", detach=True)
+                                     name="nautilus-lab-leftover", detach=True, labels=LAB_LABELS)
     try:
         leftover.wait(timeout=30)
         run = run_checks(tmp_path, "-m", "daily", "-k", "docker_disk_reclaimable", inventory)

@@ -19,13 +19,13 @@ import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, ROOT, lab_cli, run_checks
+from conftest import LAB_INVENTORY, LAB_OWNED, ROOT, lab_cli, lab_docker, run_checks
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 STATE = ROOT / "lab" / ".state"
 BACKUP_DIR, LOG_DIR = STATE / "backups", STATE / "logs"
 ISOLATION_DIR = ROOT / "reports" / "out" / "isolation"
-VOLUMES = ("nautilus_postgres-data", "nautilus_redis-data")
+VOLUMES = ("nautilus-lab_postgres-data", "nautilus-lab_redis-data")
 ROWS = 500
 
 
@@ -37,7 +37,7 @@ def remediation(*args: str, tmp_path: Path, timeout: float = 170) -> subprocess.
 
 
 def docker_client() -> docker.DockerClient:
-    return docker.from_env(timeout=30)
+    return lab_docker()
 
 
 def bundle_of(stdout: str) -> Path:
@@ -51,7 +51,7 @@ def containers_state() -> dict:
     return {c.name: (c.status, c.attrs["RestartCount"], c.attrs["State"]["StartedAt"],
                      sorted(c.attrs["NetworkSettings"]["Networks"]))
             for c in docker_client().containers.list(all=True,
-                                                     filters={"label": "com.docker.compose.project=nautilus"})}
+                                                     filters=LAB_OWNED)}
 
 
 def files_under(*folders: Path) -> dict:
@@ -139,7 +139,7 @@ def test_isolate_then_restore_an_engine(tmp_path, heal):
         assert done.returncode == 0, done.stdout + done.stderr
         status, _, _, networks = containers_state()[name]
         assert (status, networks) == ("exited", [])
-        assert json.loads(marker.read_text())["networks"]["nautilus_nautilus-network"]["aliases"] == \
+        assert json.loads(marker.read_text())["networks"]["nautilus-lab_nautilus-network"]["aliases"] == \
             ["nautilus-ml-engine", "ml-engine"]
         assert "=== Engine Isolation Report ===" in (bundle_of(done.stdout) / "isolation-report.log").read_text()
 
@@ -151,7 +151,7 @@ def test_isolate_then_restore_an_engine(tmp_path, heal):
         restored = remediation("restore-engine", "ml", "--apply", "--yes", tmp_path=tmp_path)
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert "nautilus-ml-engine is running and healthy" in restored.stdout and not marker.exists()
-        assert containers_state()[name][3] == ["nautilus_nautilus-network"]
+        assert containers_state()[name][3] == ["nautilus-lab_nautilus-network"]
         wait_for(lambda: emergency_checks(tmp_path, "ml-engine or port-8400").failed == set(),
                  "the ml engine's emergency checks to pass", 30)
     finally:
@@ -187,7 +187,7 @@ def test_dry_run_of_each_procedure_changes_nothing(tmp_path, lab):
     bundles = ROOT / "reports" / "out" / "bundles"
     ISOLATION_DIR.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"engine": "strategy", "isolated_at": "test",
-                                  "networks": {"nautilus_nautilus-network": {"aliases": ["strategy-engine"]}}}))
+                                  "networks": {"nautilus-lab_nautilus-network": {"aliases": ["strategy-engine"]}}}))
     try:
         containers, files = containers_state(), files_under(BACKUP_DIR, LOG_DIR)
         bundles_before = set(bundles.iterdir()) if bundles.exists() else set()

@@ -7,10 +7,9 @@ import subprocess
 import sys
 import time
 
-import docker
 import pytest
 
-from conftest import LAB_INVENTORY, ROOT, run_checks
+from conftest import LAB_INVENTORY, ROOT, lab_container, run_checks
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 
@@ -23,7 +22,7 @@ def remediation(*args: str, tmp_path) -> subprocess.CompletedProcess:
 
 
 def started_at(name: str) -> str:
-    return docker.from_env(timeout=10).containers.get(name).attrs["State"]["StartedAt"]
+    return lab_container(name).attrs["State"]["StartedAt"]
 
 
 @pytest.mark.lab_fault
@@ -61,7 +60,7 @@ def test_free_port_names_the_holder_and_kills_nothing(tmp_path, fault):
 def test_crash_loop_is_detected_and_diagnosed(tmp_path, fault):
     fault("crash-loop", "factor")
     deadline = time.monotonic() + 30
-    while docker.from_env(timeout=10).containers.get("nautilus-factor-engine").attrs["RestartCount"] < 3:
+    while lab_container("nautilus-factor-engine").attrs["RestartCount"] < 3:
         assert time.monotonic() < deadline, "the crash loop did not loop"
         time.sleep(0.5)
     run = run_checks(tmp_path, "-m", "emergency", "-k", "restart_looping", INVENTORY)

@@ -11,7 +11,7 @@ import time
 import docker
 import pytest
 
-from conftest import derived_inventory, run_checks
+from conftest import LAB_LABELS, derived_inventory, lab_container, lab_docker, run_checks
 
 MINE = ("container_not_oom or container_exit_code or container_restart_count or restarts_since_last_run or "
         "healthcheck_configured or restart_policy or container_memory_limit or non_root or data_on_volumes or "
@@ -35,7 +35,7 @@ def assert_failed_exactly(result, expected: set[str]) -> None:
 
 
 def stats(name: str) -> dict:
-    return docker.from_env(timeout=10).api.stats(name, stream=False)
+    return lab_container(name).stats(stream=False)
 
 
 def eventually(condition, timeout_s: float) -> bool:
@@ -165,14 +165,14 @@ def test_cpu_burn_fails_cpu_usage(tmp_path, fault, heal):
 @pytest.mark.lab_fault
 def test_a_container_created_without_safeguards(tmp_path, lab, heal):
     """The frontend recreated for real without health check, restart policy, memory limit, user and log rotation."""
-    client = docker.from_env(timeout=30)
-    original = client.containers.get("nautilus-frontend")
+    client = lab_docker()
+    original = lab_container("nautilus-frontend")
     image, command = original.attrs["Config"]["Image"], original.attrs["Config"]["Cmd"]
     original.stop(timeout=5)
     original.rename("nautilus-frontend-aside")
     bare = None
     try:
-        bare = client.containers.run(image, command, name="nautilus-frontend", detach=True, user="root",
+        bare = client.containers.run(image, command, name="nautilus-frontend", detach=True, user="root", labels=LAB_LABELS,
                                      healthcheck={"test": ["NONE"]}, restart_policy={"Name": "no"},
                                      log_config=docker.types.LogConfig(type="json-file", config={}))
         selection = ("nautilus-frontend and (healthcheck_configured or restart_policy or container_memory_limit or "
