@@ -28,18 +28,21 @@ def connect(host: DockerHost, timeout_s: float = API_TIMEOUT_S) -> docker.APICli
     """A low-level client for one inventory host (unix socket, tcp with TLS, ssh).
 
     Building it already asks the daemon for its API version, with `timeout_s`."""
-    tls = docker.tls.TLSConfig(
-        client_cert=(f"{host.cert_path}/cert.pem", f"{host.cert_path}/key.pem"),
-        ca_cert=f"{host.cert_path}/ca.pem", verify=True) if host.tls_verify and host.cert_path else None
-    return docker.APIClient(base_url=host.url, timeout=timeout_s, tls=tls)
+    endpoint = host.endpoint
+    certs = endpoint.cert_path
+    tls = docker.tls.TLSConfig(client_cert=(f"{certs}/cert.pem", f"{certs}/key.pem"), ca_cert=f"{certs}/ca.pem",
+                               verify=endpoint.tls_verify) if certs else None
+    return docker.APIClient(base_url=endpoint.url, timeout=timeout_s, tls=tls)
 
 
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError)
 
 
 def daemon_down(host: DockerHost, exc: BaseException) -> str:
-    return (f"no Docker daemon answers at {host.url} ({short_reason(exc)}); start it "
-            "(`sudo systemctl start docker`) or fix hosts[].url in the inventory")
+    # Names where the url came from and what to change there: a dead endpoint is never swapped for another.
+    endpoint = host.endpoint
+    return (f"no Docker daemon answers at {endpoint.describe()}: {short_reason(exc)}; start it "
+            f"(`sudo systemctl start docker`) or {endpoint.how_to_change}")
 
 
 class Docker:

@@ -62,6 +62,7 @@ def _wait_step(ctx: Context, state: State, name: str) -> str:
 
 def _dry_run(ctx: Context, header: str, plan: list[str], confirm_note: str = "") -> int:
     ctx.say(f"dry run of {header}; with --apply it would:")
+    ctx.say_endpoints()
     for line in plan:
         ctx.say(line)
     ctx.say(f"dry run: nothing changed; add --apply to do it{confirm_note}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from observation.docker_api import Docker, connect
+from observation.docker_endpoint import DockerEndpoint
 from observation.inventory import DockerHost, Inventory
 from observation.redact import Redactor
 
@@ -47,6 +48,8 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     _docker: dict[str, Docker] = field(default_factory=dict, repr=False)
+    # host name -> the endpoint opened for it, in the order opened: what every plan names.
+    endpoints: dict[str, DockerEndpoint] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         self.redactor = Redactor(self.inventory.secrets.values())
@@ -61,9 +64,21 @@ class Context:
         spec = self.inventory.host(host) if host else self.inventory.hosts[0]
         if spec.name not in self._docker:
             self._docker[spec.name] = Docker.open(spec, self.docker_factory)
+            self.endpoints[spec.name] = spec.endpoint
+            self.say(f"Docker endpoint: {_on(spec.name, spec.endpoint)}")
         return self._docker[spec.name]
+
+    def say_endpoints(self) -> None:
+        """One plan line naming the Docker endpoint(s) opened so far; nothing when none was."""
+        if self.endpoints:
+            plural = "s" if len(self.endpoints) > 1 else ""
+            self.say(f"on Docker endpoint{plural}: " + "; ".join(_on(n, e) for n, e in self.endpoints.items()))
 
     def close(self) -> None:
         for client in self._docker.values():
             client.close()
         self._docker.clear()
+
+
+def _on(host: str, endpoint: DockerEndpoint) -> str:
+    return f"host {host!r} at {endpoint.describe()}"

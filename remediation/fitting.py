@@ -310,12 +310,7 @@ def postgres_sessions(ctx: Context, argument: str | None, apply: bool) -> int:
             "clients see the connection closed and reconnect; no transaction is open in an idle session)",
             f"append the outcome to the audit log {ctx.audit_path}"])
         if not apply:
-            ctx.say("dry run of postgres-sessions; with --apply it would:")
-            for line in plan:
-                ctx.say(line)
-            ctx.say("dry run: nothing changed; add --apply to do it (you will be asked to type "
-                    f"{target.container})")
-            return 0
+            return base._dry_run(ctx, "postgres-sessions", plan, f" (you will be asked to type {target.container})")
         audit.ensure_writable(ctx.audit_path)
         ctx.confirm(target.container, [f"postgres-sessions will end {len(idle)} idle session(s):"] + plan)
         bundle = None

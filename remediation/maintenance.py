@@ -67,6 +67,7 @@ def _numbered(steps: list[str]) -> list[str]:
 
 def _dry_run(ctx: Context, header: str, plan: list[str]) -> int:
     ctx.say(f"dry run of {header}; with --apply it would:")
+    ctx.say_endpoints()
     for line in _numbered(plan):
         ctx.say(line)
     ctx.say("dry run: nothing changed; add --apply to do it (a safe helper: no confirmation is asked)")

@@ -132,11 +132,7 @@ def emergency_restart(ctx: Context, argument: str | None, apply: bool) -> int:
     header = f"emergency-restart of {len(everything)} platform containers ({running} running now)"
     project = ctx.inventory.compose_project
     if not apply:
-        ctx.say(f"dry run of {header}; with --apply it would:")
-        for line in plan:
-            ctx.say(line)
-        ctx.say(f"dry run: nothing changed; add --apply to do it (you will be asked to type {project!r})")
-        return 0
+        return _dry_run(ctx, header, plan, repr(project))
     audit.ensure_writable(ctx.audit_path)
     ctx.confirm(project, [f"emergency-restart will stop and start every platform container of {project!r}:"] + plan)
     started = ctx.clock()
@@ -473,6 +469,7 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
 
 def _dry_run(ctx: Context, header: str, plan: list[str], confirm: str) -> int:
     ctx.say(f"dry run of {header}; with --apply it would:")
+    ctx.say_endpoints()
     for line in plan:
         ctx.say(line)
     ctx.say(f"dry run: nothing changed; add --apply to do it (you will be asked to type {confirm})")

@@ -70,7 +70,8 @@ def ctx(api, output, tmp_path):
 def test_unpause_dry_run_changes_nothing_then_apply_unpauses_and_audits(ctx, api, output):
     assert actions.ACTIONS["unpause-container"](ctx, "risk", False) == 0
     assert api.changes == [] and not ctx.audit_path.exists()
-    assert output[1].startswith("1. unpause nautilus-risk-engine through the Docker API (POST /containers/"
+    assert output[2] == output[0].replace("Docker endpoint:", "on Docker endpoint:")  # the plan names it
+    assert output[3].startswith("1. unpause nautilus-risk-engine through the Docker API (POST /containers/"
                                 "nautilus-risk-engine/unpause")
     output.clear()
     assert actions.ACTIONS["unpause-container"](ctx, "risk", True) == 0
@@ -101,8 +102,8 @@ def test_create_container_dry_run_only_reads_the_compose_config(ctx, api, output
     assert actions.ACTIONS["create-container"](ctx, "frontend", False) == 0
     assert compose_calls == [("", "config", "--format", "json")]
     assert api.changes == [] and not ctx.audit_path.exists()
-    assert "up -d --no-deps frontend" in output[1] and "volumes are reused, never removed" in output[1]
-    assert "-p nautilus -f /srv/nautilus/compose.yaml --project-directory /srv/nautilus" in output[1]
+    assert "up -d --no-deps frontend" in output[3] and "volumes are reused, never removed" in output[3]
+    assert "-p nautilus -f /srv/nautilus/compose.yaml --project-directory /srv/nautilus" in output[3]
 
 
 def test_create_container_apply_runs_compose_up_for_that_service_only(ctx, api, output, compose_calls, monkeypatch):
@@ -120,7 +121,7 @@ def test_create_container_apply_runs_compose_up_for_that_service_only(ctx, api, 
 
 def test_create_container_leaves_an_existing_container_alone(ctx, api, output, compose_calls):
     assert actions.ACTIONS["create-container"](ctx, "risk", True) == 0
-    assert compose_calls == [] and "exists" in output[0]
+    assert compose_calls == [] and "exists" in output[1]
 
 
 def test_create_container_refuses_a_service_the_compose_file_does_not_have(ctx, api, compose_calls):

@@ -91,8 +91,10 @@ def test_defaults_services_and_infrastructure():
     assert {name: (s.port, s.container) for name, s in inv.services.items()} == GUIDE_SERVICES
     assert inv.services["backend"].health_path == "/health"
     assert inv.services["frontend"].health_path == "/"
-    assert inv.hosts == [DockerHost(name="local", url="unix:///var/run/docker.sock", address="127.0.0.1",
-                                    tls_verify=False, cert_path=None)]
+    assert [h.model_dump() for h in inv.hosts] == [DockerHost(
+        name="local", url="unix:///var/run/docker.sock", address="127.0.0.1", tls_verify=False, cert_path=None
+    ).model_dump()]
+    assert inv.hosts[0].endpoint.source == "the default, with no hosts[].url and no DOCKER_HOST"
     assert (inv.redis.host, inv.redis.port, inv.redis.db, inv.redis.password_env, inv.redis.container) == \
         ("127.0.0.1", 6379, 0, None, "nautilus-redis")
     assert (inv.postgres.host, inv.postgres.port, inv.postgres.dbname, inv.postgres.user,
@@ -196,6 +198,26 @@ def test_new_engine_gets_its_name_container_and_first_host(tmp_path):
     assert inv.host("trading-2").url == "ssh://ops@t2"
     assert [(e.name, e.host) for e in inv.engine_list(["risk2", "risk", "options"])] == \
         [("risk", "trading-1"), ("risk2", "trading-2"), ("options", "trading-1")]
+
+
+def test_docker_endpoint_per_host_the_inventory_url_first_then_docker_host(tmp_path):
+    env = {**ENV, "DOCKER_HOST": "tcp://fallback:2376", "DOCKER_TLS_VERIFY": "1", "DOCKER_CERT_PATH": "/env-certs"}
+    inv = load_text(tmp_path, "hosts:\n  - {name: t1, url: 'ssh://ops@t1'}\n  - {name: t2}\n"
+                              "  - {name: t3, url: 'tcp://t3:2376', tls_verify: true, cert_path: /t3-certs}\n",
+                    environ=env)
+    assert [(h.url, h.endpoint.source, h.endpoint.tls_verify, h.endpoint.cert_path) for h in inv.hosts] == [
+        ("ssh://ops@t1", "hosts[0].url in the inventory", False, None),
+        ("tcp://fallback:2376", "DOCKER_HOST", True, "/env-certs"),
+        ("tcp://t3:2376", "hosts[2].url in the inventory", True, "/t3-certs")]
+    alone = load_text(tmp_path, "hosts: [{name: t2}]\n", environ={**ENV, "DOCKER_HOST": "unix:///run/x.sock"})
+    assert alone.hosts[0].endpoint.describe() == "unix:///run/x.sock (from DOCKER_HOST)"
+
+
+def test_docker_endpoint_is_resolved_with_the_environ_given_not_the_process_one(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "tcp://from-the-process:2375")
+    assert load_inventory(None, environ=ENV).hosts[0].url == "unix:///var/run/docker.sock"
+    assert load_inventory(None, environ={**ENV, "DOCKER_HOST": "ssh://ops@x"}).hosts[0].url == "ssh://ops@x"
+    assert DockerHost().url is None and DockerHost().endpoint.url == "tcp://from-the-process:2375"  # built in code
 
 
 def test_engine_threshold_overrides(tmp_path):

@@ -153,7 +153,8 @@ def test_emergency_restart_stops_in_reverse_and_starts_in_the_guides_phases(ctx,
                                                                   "nautilus", "-d", "nautilus", "-t", "5"))
     assert max(i for i, c in enumerate(api.changes) if c[0] == "start" and c[1] in STOP_ORDER[3]) < exec_at < backend_at
     assert forbidden(api) == []
-    assert output[0] == f"diagnostics saved to {tmp_path / 'bundle'}"
+    assert output[0].startswith("Docker endpoint: host 'local' at unix:///var/run/docker.sock (from the default")
+    assert output[1] == f"diagnostics saved to {tmp_path / 'bundle'}"
     assert "pg_isready in nautilus-postgres: exit 0 (127.0.0.1:5432 - accepting connections)" in output
     assert "Redis PING at 127.0.0.1:6379: PONG" in output
     assert "backend http://127.0.0.1:8001/health: HTTP 200" in output
@@ -175,9 +176,11 @@ def test_postgres_and_redis_get_the_guides_60_s_to_stop_the_rest_10_s(ctx, api):
 def test_emergency_restart_dry_run_prints_numbered_phases_and_changes_nothing(ctx, api, output, tmp_path):
     assert procedures.emergency_restart(ctx, None, False) == 0
     assert api.changes == [] and not (tmp_path / "bundle").exists() and not ctx.audit_path.exists()
-    assert output[0] == ("dry run of emergency-restart of 15 platform containers (15 running now); "
+    assert output[1] == ("dry run of emergency-restart of 15 platform containers (15 running now); "
                          "with --apply it would:")
-    steps = output[1:12]
+    assert output[2] == ("on Docker endpoint: host 'local' at unix:///var/run/docker.sock (from the default, with no "
+                         "hosts[].url and no DOCKER_HOST)")
+    steps = output[3:14]
     assert [s.split(".")[0] for s in steps] == [str(i) for i in range(1, 12)]
     assert steps[1].startswith("2. stop frontend and the other platform services: nautilus-frontend, nautilus-grafana, "
                                "nautilus-prometheus (POST /containers/NAME/stop?t=10")
@@ -191,7 +194,7 @@ def test_emergency_restart_dry_run_prints_numbered_phases_and_changes_nothing(ct
     assert steps[7].startswith("8. phase 3, engines (9, all at once)")
     assert steps[8].startswith("9. phase 4, frontend and the other platform services")
     assert steps[9].startswith("10. post-restart validation")
-    assert "nothing is killed, removed or pruned" in output[12]
+    assert "nothing is killed, removed or pruned" in output[14]
     assert output[-1] == "dry run: nothing changed; add --apply to do it (you will be asked to type 'nautilus')"
 
 

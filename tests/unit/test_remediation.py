@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pw-never-shown-9"
 DSN = f"postgresql://nautilus:{SECRET}@postgres:5432/nautilus"
 ENV = {"NAUTILUS_POSTGRES_PASSWORD": SECRET}
+# What a helper says when it first opens Docker, with no hosts[].url and no DOCKER_HOST.
+LOCAL = "host 'local' at unix:///var/run/docker.sock (from the default, with no hosts[].url and no DOCKER_HOST)"
 
 
 def container(name: str, status: str = "running", health: str | None = "healthy", logs: str = "",
@@ -163,8 +165,10 @@ def test_dry_run_of_each_disruptive_helper_prints_the_plan_and_changes_nothing(c
     assert actions.ACTIONS[helper](ctx, target, False) == 0
     assert api.changes == []
     assert not (tmp_path / "bundle").exists() and not ctx.audit_path.exists()
-    assert output[0].startswith(f"dry run of {helper} {container} (now ")
-    steps = output[1:-1]
+    assert output[0] == f"Docker endpoint: {LOCAL}"
+    assert output[1].startswith(f"dry run of {helper} {container} (now ")
+    assert output[2] == f"on Docker endpoint: {LOCAL}"
+    steps = output[3:-1]
     assert [s.split(".")[0] for s in steps] == ["1", "2", "3", "4"]
     assert steps[0].startswith(f"1. save the pre-restart diagnostics to {tmp_path / 'bundle'}/")
     assert steps[1].startswith(f"2. restart {container} through the Docker API "
@@ -179,7 +183,7 @@ def test_dry_run_of_each_disruptive_helper_prints_the_plan_and_changes_nothing(c
 def test_start_container_dry_run_then_apply_without_confirmation(ctx, api, output):
     assert actions.start_container(ctx, "nautilus-postgres", False) == 0
     assert api.changes == [] and not ctx.audit_path.exists()
-    assert output[1] == ("1. start nautilus-postgres through the Docker API (POST /containers/nautilus-postgres/start, "
+    assert output[3] == ("1. start nautilus-postgres through the Docker API (POST /containers/nautilus-postgres/start, "
                          "as `docker start nautilus-postgres`)")
     output.clear()
     assert actions.start_container(ctx, "postgres", True) == 0  # a service name works too
@@ -196,7 +200,7 @@ def test_start_container_dry_run_then_apply_without_confirmation(ctx, api, outpu
 def test_start_container_leaves_a_crash_loop_alone(ctx, api, output):
     assert actions.start_container(ctx, "factor", True) == 1
     assert api.changes == [] and not ctx.audit_path.exists()
-    assert "restarting under its restart policy" in output[0]
+    assert "restarting under its restart policy" in output[1]
 
 
 # -- applying a disruptive helper -----------------------------------------------
@@ -212,7 +216,8 @@ def test_apply_restart_confirms_writes_a_redacted_bundle_first_then_restarts_and
                                               "(healthy), 0 restarts) on Docker host 'local':"),
                      ("bundle written before the restart", True)]
     assert api.changes == [("restart", "nautilus-risk-engine", 10)]
-    assert output == [f"diagnostics saved to {bundle}", "restarted nautilus-risk-engine (docker restart -t 10)",
+    assert output == [f"Docker endpoint: {LOCAL}", f"diagnostics saved to {bundle}",
+                      "restarted nautilus-risk-engine (docker restart -t 10)",
                       "nautilus-risk-engine is running and healthy after 0.0 s",
                       f"audit: one line appended to {ctx.audit_path}"]
     files = {p.name: p.read_text() for p in bundle.iterdir()}
@@ -266,9 +271,9 @@ def test_restart_waits_at_most_60_s_then_says_so_and_exits_1(api, output, tmp_pa
     api.after_restart = {"Status": "running", "Health": {"Status": "unhealthy"}}
     assert actions.ACTIONS["restart-engine"](ctx, "risk", True) == 1
     assert clock.now == 60
-    assert output[2] == ("nautilus-risk-engine is not ready after 60 s: running (unhealthy), 0 restarts; "
+    assert output[3] == ("nautilus-risk-engine is not ready after 60 s: running (unhealthy), 0 restarts; "
                          "next: python -m remediation diagnose-startup nautilus-risk-engine")
-    assert json.loads(ctx.audit_path.read_text())["outcome"] == output[2]
+    assert json.loads(ctx.audit_path.read_text())["outcome"] == output[3]
 
 
 def test_a_failed_restart_is_audited_and_reported_in_one_line(ctx, api):
@@ -320,7 +325,7 @@ def test_diagnose_startup_spots_the_guides_factor_engine_errors(ctx, api, output
         "TypeError: MessageBusConfig.__init__() got an unexpected keyword argument 'client_id'\n")
     assert actions.ACTIONS["diagnose-startup"](ctx, "factor", False) == 0
     assert api.changes == []
-    assert output[1:5] == ["state: restarting, 5 restarts, last exit code 1", "exit code: 1",
+    assert output[2:6] == ["state: restarting, 5 restarts, last exit code 1", "exit code: 1",
                            "error (State.Error): none", "OOM-killed: no"]
     assert "limits: memory 256 MiB, CPUs no limit" in output
     assert ("dependencies: nautilus-postgres exited, 0 restarts, last exit code 0; "
@@ -339,9 +344,9 @@ def test_diagnose_startup_spots_the_guides_factor_engine_errors(ctx, api, output
 def test_diagnose_engine_reports_health_stats_and_log_counts(ctx, api, output):
     api.by_name["nautilus-risk-engine"]["logs"] = "ERROR a\nException b\nrequest failed\nslow query\ntimeout\nok\n"
     assert actions.ACTIONS["diagnose-engine"](ctx, "risk", False) == 0
-    assert output[1] == ("health: GET http://127.0.0.1:8200/health -> HTTP 200 in 12 ms (OK; slow above 1000 ms, "
+    assert output[2] == ("health: GET http://127.0.0.1:8200/health -> HTTP 200 in 12 ms (OK; slow above 1000 ms, "
                          "critical above 5000 ms)")
-    assert output[2] == ('health body: {"status": "healthy", "messagebus_connected": true, '
+    assert output[3] == ('health body: {"status": "healthy", "messagebus_connected": true, '
                          '"db": "postgresql://nautilus:***@postgres:5432/nautilus", "password": ***}')
     assert "stats: CPU 40.0 % (warning at 50 %), memory 200 MiB of 256 MiB (78.1 %; warning at 80 %)" in output
     assert ("logs of the last hour (6 lines): 3 error/exception/failed lines, 2 slow/timeout/blocking lines"
@@ -363,9 +368,9 @@ def test_check_messagebus_with_redis_down_says_how_to_bring_it_back(ctx, api, ou
     monkeypatch.setattr("remediation.messagebus.redis_view", lambda ctx, engine: {"error": "no answer (connection refused)"})
     api.by_name["nautilus-redis"]["attrs"]["State"] = {"Status": "exited", "ExitCode": 137, "OOMKilled": True}
     assert actions.ACTIONS["check-messagebus"](ctx, "ml", False) == 0
-    assert output[1:3] == ["Redis PING: no answer (connection refused)",
+    assert output[2:4] == ["Redis PING: no answer (connection refused)",
                            "Redis container nautilus-redis: exited, 0 restarts, last exit code 137, OOM-killed"]
-    assert output[4:7] == ["verdict: Redis does not answer, so no engine is on the bus",
+    assert output[5:8] == ["verdict: Redis does not answer, so no engine is on the bus",
                            "advice: start Redis: python -m remediation start-container nautilus-redis",
                            "advice: Redis logs: docker logs --tail 50 nautilus-redis"]
     assert api.changes == []
@@ -414,20 +419,20 @@ def test_free_port_names_container_and_process_and_kills_nothing(ctx, output, mo
     monkeypatch.setattr(ports, "holders", lambda port: ({"4242": "127.0.0.1:8200"}, [
         ports.Holder(4321, "root", "/usr/sbin/docker-proxy -proto tcp -host-port 8200", "127.0.0.1:8200")]))
     assert actions.ACTIONS["free-port"](ctx, "8200", False) == 0
-    assert output[1:4] == [
-        "the inventory gives port 8200 to risk-engine",
+    assert output[1:5] == [
+        "the inventory gives port 8200 to risk-engine", f"Docker endpoint: {LOCAL}",
         "port 8200 is published by container nautilus-risk-engine (running; 127.0.0.1:8200->8200/tcp)",
         "port 8200 is held by process 4321: /usr/sbin/docker-proxy -proto tcp -host-port 8200 (user root, listening "
         "on 127.0.0.1:8200) - Docker's port proxy for the container above"]
-    assert output[4].startswith("nothing was killed: this helper never runs the guide's `lsof -ti:8200 | xargs kill -9`")
-    assert output[5].startswith("to free it: stop the owner deliberately")
+    assert output[5].startswith("nothing was killed: this helper never runs the guide's `lsof -ti:8200 | xargs kill -9`")
+    assert output[6].startswith("to free it: stop the owner deliberately")
     assert killed == []
 
 
 def test_free_port_on_a_free_port_says_who_should_be_there(ctx, output, monkeypatch):
     monkeypatch.setattr(ports, "holders", lambda port: ({}, []))
     actions.ACTIONS["free-port"](ctx, "8300", False)
-    assert output[2] == ("nothing listens on port 8300 and no container publishes it: the port is free; factor-engine "
+    assert output[3] == ("nothing listens on port 8300 and no container publishes it: the port is free; factor-engine "
                          "is not serving: python -m remediation diagnose-startup nautilus-factor-engine")
 
 
@@ -477,13 +482,13 @@ def test_cli_asks_for_the_container_name_on_a_terminal(api, tmp_path, no_http):
     env = {"NAUTILUS_AUDIT_LOG": str(tmp_path / "a.log")}
     code, out, err = run_main("restart-redis", "--apply", f"--bundle-dir={tmp_path / 'b'}", api=api,
                               stdin=Terminal("nautilus-rediss\n"), environ=env)
-    assert code == 2 and api.changes == [] and out == ""
+    assert code == 2 and api.changes == [] and out == f"Docker endpoint: {LOCAL}\n"
     assert err.endswith(f"{PROMPT}remediation: the answer did not match nautilus-redis; nothing changed\n")
 
     code, out, err = run_main("restart-redis", "--apply", f"--bundle-dir={tmp_path / 'b'}", api=api,
                               stdin=Terminal("nautilus-redis\n"), environ=env)
     assert code == 0 and api.changes == [("restart", "nautilus-redis", 30)]
-    assert out.splitlines()[0] == f"diagnostics saved to {tmp_path / 'b'}"
+    assert out.splitlines()[1] == f"diagnostics saved to {tmp_path / 'b'}"
     assert json.loads((tmp_path / "a.log").read_text())["helper"] == "restart-redis"
 
 
@@ -543,9 +548,9 @@ def test_cli_docker_daemon_down_is_one_line():
     out, err = io.StringIO(), io.StringIO()
     code = main(["restart-engine", "risk"], docker_factory=no_daemon, stdout=out, stderr=err, environ=ENV)
     assert code == 2 and out.getvalue() == ""
-    assert err.getvalue() == ("remediation: no Docker daemon answers at unix:///var/run/docker.sock (no such file or "
-                              "directory); start it (`sudo systemctl start docker`) or fix hosts[].url in the "
-                              "inventory\n")
+    assert err.getvalue() == ("remediation: no Docker daemon answers at unix:///var/run/docker.sock (from the default, "
+                              "with no hosts[].url and no DOCKER_HOST): no such file or directory; start it (`sudo "
+                              "systemctl start docker`) or set hosts[].url in the inventory or DOCKER_HOST\n")
 
 
 def test_cli_unexpected_errors_are_one_line_too(api):
