@@ -17,7 +17,7 @@ from .errors import FAILURES, RemediationError, describe
 from .registry import HELPERS
 
 USAGE = "python -m remediation {list | HELPER [TARGET]} [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]"
-PROMPT = "Type the container name to confirm: "
+PROMPT = "Type {} to confirm: "  # the word: a container, the Compose project, or the Docker host
 
 
 class UsageError(Exception):
@@ -39,13 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m remediation", usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Remediation helpers from the troubleshooting guide, made safe: every one is a dry "
                                  "run without --apply; disruptive ones ask for the container name and save "
-                                 "diagnostics first; nothing is ever killed or pruned.",
+                                 "diagnostics first; unconfined ones (acting on what the platform does not own) "
+                                 "ask too; nothing is ever killed, no volume is ever pruned.",
                      epilog="helpers (name, target, kind, what it does):\n" + helper_table())
     parser.add_argument("helper", help="a helper name, or `list`")
     parser.add_argument("target", nargs="?", help="an engine name, a container (or engine/service) name, or a "
                                                   "port, as the helper takes; none for restart-redis/restart-postgres")
     parser.add_argument("--apply", action="store_true", help="really do it (default: dry run, prints the plan)")
-    parser.add_argument("--yes", action="store_true", help="confirm a disruptive helper without being asked")
+    parser.add_argument("--yes", action="store_true",
+                        help="confirm a disruptive or unconfined helper without being asked")
     parser.add_argument("--inventory", metavar="PATH",
                         help="deployment inventory (default: $NAUTILUS_INVENTORY, else the guide's topology)")
     parser.add_argument("--bundle-dir", metavar="DIR", type=Path,
@@ -55,13 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def terminal_confirm(stdin: TextIO, stderr: TextIO) -> Callable[[str, list[str]], None]:
-    """Ask the person at the terminal to type the container name; refuse when there is no terminal."""
+    """Ask the person at the terminal to type the name of what is acted on; refuse when there is no terminal."""
     def confirm(container: str, plan: list[str]) -> None:
         if not stdin.isatty():
             raise no_terminal(container)
         for line in plan:
             print(line, file=stderr)
-        stderr.write(PROMPT)
+        stderr.write(PROMPT.format(container))
         stderr.flush()
         if stdin.readline().strip() != container:
             raise RemediationError(f"the answer did not match {container}; nothing changed")
@@ -113,11 +115,15 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
         if docker_factory:
             ctx.docker_factory = docker_factory
         redact = ctx.redactor.redact_text
-        if args.apply and info.disruptive and not args.yes and not stdin.isatty():
+        if args.apply and info.needs_a_person and not args.yes and not stdin.isatty():
             # Before touching Docker; a helper with no target acts on more than one container.
-            one_container = info.target or args.helper in ("restart-redis", "restart-postgres")
-            raise no_terminal(resolve(inventory, args.helper, args.target).container if one_container
-                              else f"the platform ({args.helper})")
+            if not info.confined:
+                what = f"what the platform does not own ({args.helper})"
+            elif info.target or args.helper in ("restart-redis", "restart-postgres"):
+                what = resolve(inventory, args.helper, args.target).container
+            else:
+                what = f"the platform ({args.helper})"
+            raise no_terminal(what)
         if args.apply and info.read_only:
             print(f"remediation: {args.helper} is read-only; --apply changes nothing", file=stderr)
         return ACTIONS[args.helper](ctx, args.target, args.apply)

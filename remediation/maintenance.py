@@ -1,8 +1,9 @@
 """The guide's maintenance as helpers: VACUUM ANALYZE, BGREWRITEAOF, log rotation, Docker cleanup.
 
-All four are *safe*: a dry run without --apply, act with --apply, one audit line
-per applied run, and no confirmation, because none of them stops anything or
-loses data:
+Each is a dry run without --apply, acts with --apply and writes one audit line
+per applied run. None stops anything or loses the platform's data; the first
+three act only on the platform's own objects, so they ask nothing (and
+`pytest --remediate` runs them); docker-cleanup does not, so it asks a person:
 - vacuum-analyze runs plain VACUUM (never FULL), which takes a SHARE UPDATE
   EXCLUSIVE lock: reads and writes go on; statement and lock timeouts bound it;
 - redis-rewrite-aof asks Redis for BGREWRITEAOF: a forked child writes the new
@@ -12,7 +13,9 @@ loses data:
   never a symlink, never a subfolder, never the backup folder;
 - docker-cleanup removes stopped containers that are not the platform's (their
   volumes kept) and untagged images no remaining container uses; never a
-  platform container, never a volume, never build cache in use.
+  platform container, never a volume, never build cache in use. What it removes
+  may be another team's (a stopped job kept for its logs), so its plan names
+  each with its owner labels and --apply asks for the Docker host's name.
 
 Each picks its work with the code the matching check judges with, so what the
 check flags is what the helper fixes (`pytest --remediate` relies on it).
@@ -22,6 +25,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass
@@ -397,6 +401,11 @@ def rotate_logs(ctx: Context, argument: str | None, apply: bool, host=None, now:
 # -- docker-cleanup -------------------------------------------------------------------------------
 
 STOPPED = ("exited", "dead")  # `created` is left: it may be a container being started right now
+COMPOSE_OWNER = ("com.docker.compose.project", "com.docker.compose.service")
+# Keys that say whose an object is; `app` only at a word's start (not `wrapper`, `mapping`).
+OWNER_KEY = re.compile(r"owner|team|maintainer|vendor|author|(?<![a-z])app", re.IGNORECASE)
+OWNER_LABELS_SHOWN = 6  # per object: a plan line stays readable whatever an image was built with
+OWNER_VALUE_CHARS = 40
 
 
 def _untagged(image: dict) -> bool:
@@ -405,6 +414,27 @@ def _untagged(image: dict) -> bool:
 
 def _container_name(summary: dict) -> str:
     return (summary.get("Names") or ["/" + summary.get("Id", "?")[:12]])[0].lstrip("/")
+
+
+def owner_labels(summary: dict) -> str:
+    """The labels that tell a person whose a container or image is, from its `docker system df` entry.
+
+    >>> owner_labels({"Labels": {"com.docker.compose.service": "job", "com.docker.compose.project": "batch",
+    ...                          "team": "risk", "version": "2"}})
+    'owner labels: com.docker.compose.project=batch, com.docker.compose.service=job, team=risk'
+    >>> owner_labels({"Labels": {"wrapper": "x"}}), owner_labels({"Labels": None}), owner_labels({})
+    ('no owner labels', 'no owner labels', 'labels not listed by docker system df')
+    """
+    if "Labels" not in summary:  # an older daemon's df; asking per image would be a call per object
+        return "labels not listed by docker system df"
+    labels = summary["Labels"] or {}
+    keys = [k for k in COMPOSE_OWNER if k in labels]
+    keys += sorted(k for k in labels if k not in COMPOSE_OWNER and OWNER_KEY.search(k))
+    if not keys:
+        return "no owner labels"
+    shown = [f"{k}={str(labels[k])[:OWNER_VALUE_CHARS]}" for k in keys[:OWNER_LABELS_SHOWN]]
+    more = f", and {len(keys) - OWNER_LABELS_SHOWN} more" if len(keys) > OWNER_LABELS_SHOWN else ""
+    return "owner labels: " + ", ".join(shown) + more
 
 
 @dataclass(frozen=True)
@@ -458,16 +488,24 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
     if work.kept_platform:
         ctx.say(f"kept, platform containers though stopped: {', '.join(work.kept_platform)}")
     plan = [f"remove stopped container {_container_name(c)} ({c.get('State')}, image {c.get('Image')}, "
-            f"{_human(c.get('SizeRw') or 0)}) without its volumes (docker rm, never -v, never -f)"
+            f"{_human(c.get('SizeRw') or 0)}; {owner_labels(c)}) without its volumes (docker rm, never -v, never -f)"
             for c in work.containers]
-    plan += [f"remove untagged image {i.get('Id', '')[:19]} ({_human(_image_bytes(i))}), used by no container "
-             "(docker image rm, never -f)" for i in work.images]
+    plan += [f"remove untagged image {i.get('Id', '')[:19]} ({_human(_image_bytes(i))}; {owner_labels(i)}), used "
+             "by no container (docker image rm, never -f)" for i in work.images]
     plan += ["prune build cache not in use (docker builder prune: Docker keeps cache in use), never volumes",
              "read docker system df again and show the reclaimable figure after",
              f"append the outcome to the audit log {ctx.audit_path}"]
+    # Looked up at call time (actions imports this module): the dry run and numbering that say a question comes.
+    from .actions import _dry_run as dry_run_that_asks, numbered
+    host = docker.host.name
     if not apply:
-        return _dry_run(ctx, f"docker-cleanup on Docker host {docker.host.name!r}", plan)
+        return dry_run_that_asks(ctx, f"docker-cleanup on Docker host {host!r}", numbered(plan),
+                                 f" (you will be asked to type the Docker host name, {host}; --yes confirms)")
     audit.ensure_writable(ctx.audit_path)
+    # What goes may be another team's: a person reads the owners and confirms, whatever the caller.
+    ctx.confirm(host, [ctx.redactor.redact_text(line) for line in
+                       [f"docker-cleanup will remove from Docker host {host!r} what the platform does not own:"]
+                       + numbered(plan)])
     removed, kept = [], []
     target = f"docker:{docker.host.name}"
     try:

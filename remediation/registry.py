@@ -17,15 +17,32 @@ class HelperInfo:
     disruptive: bool
     target: str | None  # what the argument names: engine, container, port, or nothing
     read_only: bool = False  # only looks; needs no --apply
+    # What --apply changes is the platform's own (its containers, database, Redis, log_dir). Only confined
+    # helpers run unattended (`pytest --remediate`); an unconfined one may take what another team owns, so
+    # its --apply needs a person, like a disruptive one.
+    confined: bool = True
+
+    @property
+    def needs_a_person(self) -> bool:
+        """--apply asks at a terminal (or takes --yes), and refuses with neither.
+
+        >>> HELPERS["restart-redis"].needs_a_person, HELPERS["docker-cleanup"].needs_a_person
+        (True, True)
+        >>> HELPERS["rotate-logs"].needs_a_person
+        False
+        """
+        return self.disruptive or not self.confined
 
     @property
     def kind(self) -> str:
-        """`disruptive` (asks, saves diagnostics, then acts), `safe` (acts on --apply) or `read-only`.
+        """`disruptive` (asks, saves diagnostics, then acts), `unconfined` (asks, then acts on what the
+        platform does not own), `safe` (acts on --apply) or `read-only`.
 
-        >>> HELPERS["restart-redis"].kind, HELPERS["start-container"].kind, HELPERS["free-port"].kind
-        ('disruptive', 'safe', 'read-only')
+        >>> [HELPERS[h].kind for h in ("restart-redis", "docker-cleanup", "start-container", "free-port")]
+        ['disruptive', 'unconfined', 'safe', 'read-only']
         """
-        return "disruptive" if self.disruptive else "read-only" if self.read_only else "safe"
+        return ("disruptive" if self.disruptive else "read-only" if self.read_only
+                else "unconfined" if not self.confined else "safe")
 
 
 HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
@@ -56,16 +73,18 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
                "engine"),
     HelperInfo("rebuild-engine", "the guide's restart-loop fix: stop, rebuild without cache (if it has a build), "
                "recreate", True, "engine"),
-    # -- maintenance (safe: run by --remediate) --
-    # Safe: none stops a service or loses data (see remediation/maintenance.py), so --apply asks nothing.
+    # -- maintenance (the confined ones are run by --remediate) --
+    # None stops a service or loses the platform's data (see remediation/maintenance.py), so the confined
+    # ones ask nothing; docker-cleanup removes what may be another team's, so a person confirms it.
     HelperInfo("vacuum-analyze", "VACUUM ANALYZE the tables the checks flag, else the database (never FULL: "
                "reads and writes go on)", False, "table"),
     HelperInfo("redis-rewrite-aof", "BGREWRITEAOF when AOF is on (Redis keeps serving), wait for it, report "
                "its status", False, None),
     HelperInfo("rotate-logs", "gzip old *.log in log_dir atomically, delete expired ones (never symlinks, "
                "subfolders or backups)", False, None),
-    HelperInfo("docker-cleanup", "remove stopped non-platform containers and untagged unused images (never "
-               "volumes, never platform containers)", False, None),
+    HelperInfo("docker-cleanup", "remove stopped non-platform containers and untagged unused images, each "
+               "listed with its owner labels (asks: they may be another team's; never volumes, never platform "
+               "containers)", False, None, confined=False),
 )}
 
 

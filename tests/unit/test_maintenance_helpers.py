@@ -3,6 +3,7 @@ the matching check flags, never a backup, a symlink, a platform container or a v
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import time
@@ -15,7 +16,7 @@ from observation.inventory import load_inventory
 from observation.maintenance import sample_log_rotation
 from observation.postgres_stats import PostgresStats
 from remediation import maintenance
-from remediation.cli import main
+from remediation.cli import PROMPT, main
 from remediation.context import Context
 from remediation.errors import RemediationError
 
@@ -137,9 +138,16 @@ def test_rotate_logs_refuses_a_log_dir_inside_the_backups(tmp_path):
 
 # -- docker-cleanup ----------------------------------------------------------------------------------
 
-def summary(name: str, state: str, image: str, size: int = 1000, project: str | None = None) -> dict:
+def summary(name: str, state: str, image: str, size: int = 1000, project: str | None = None,
+            labels: dict | None = None) -> dict:
     return {"Id": f"id-{name}", "Names": [f"/{name}"], "State": state, "ImageID": image, "Image": image,
-            "SizeRw": size, "Labels": {"com.docker.compose.project": project} if project else {}}
+            "SizeRw": size, "Labels": {**({"com.docker.compose.project": project} if project else {}),
+                                       **(labels or {})}}
+
+
+OLD_JOB_LABELS = {"com.docker.compose.service": "nightly", "com.docker.compose.project": "batch",
+                  "com.example.team": "risk-data", "org.opencontainers.image.authors": "ops@example.com",
+                  "version": "7", "wrapper": "tini"}
 
 
 class FakeDockerAPI:
@@ -152,14 +160,15 @@ class FakeDockerAPI:
             "Containers": [summary("nautilus-risk-engine", "exited", "sha256:platform"),       # inventory's
                            summary("lab-oneoff", "exited", "sha256:platform", project="nautilus"),  # compose project
                            summary("nautilus-leftover", "exited", "sha256:platform"),       # named like the platform
-                           summary("old-job", "exited", "sha256:only-old-job", 5000),
+                           summary("old-job", "exited", "sha256:only-old-job", 5000, labels=OLD_JOB_LABELS),
                            summary("app", "running", "sha256:used-by-app")],
             "Images": [{"Id": "sha256:platform", "RepoTags": ["nautilus-lab-base:latest"], "Size": 4000,
                         "SharedSize": 0, "Containers": 3},
                        {"Id": "sha256:only-old-job", "RepoTags": ["<none>:<none>"], "Size": 2000, "SharedSize": 0,
                         "Containers": 1},
                        {"Id": "sha256:used-by-app", "RepoTags": None, "Size": 1500, "SharedSize": 0, "Containers": 1},
-                       {"Id": "sha256:dangling", "RepoTags": [], "Size": 700, "SharedSize": 0, "Containers": 0},
+                       {"Id": "sha256:dangling", "RepoTags": [], "Size": 700, "SharedSize": 0, "Containers": 0,
+                        "Labels": {"maintainer": "someone@example.com"}},
                        {"Id": "sha256:tagged-unused", "RepoTags": ["tool:1"], "Size": 900, "SharedSize": 0,
                         "Containers": 0}],
             "BuildCache": [{"Size": 300, "InUse": False, "Shared": False}],
@@ -208,11 +217,57 @@ def test_docker_cleanup_dry_run_changes_nothing_and_prints_the_checks_figure(tmp
     assert "sha256:dangling" in text and "used-by-app" not in text and "tagged-unused" not in text
 
 
-def test_docker_cleanup_apply_never_touches_platform_containers_or_volumes(tmp_path):
+def test_docker_cleanup_plan_names_each_object_with_its_owner_labels(tmp_path):
+    api = FakeDockerAPI()
+    api.df_data["Containers"].append(summary("scratch", "dead", "sha256:used-by-app", 100))
+    ctx, said = context(tmp_path)
+    ctx.docker_factory = lambda host: api
+    assert maintenance.docker_cleanup(ctx, None, apply=False) == 0
+    plan = [line for line in said if line[:1].isdigit()]
+    assert plan[:4] == [
+        "1. remove stopped container old-job (exited, image sha256:only-old-job, 4.9 KB; owner labels: "
+        "com.docker.compose.project=batch, com.docker.compose.service=nightly, com.example.team=risk-data, "
+        "org.opencontainers.image.authors=ops@example.com) without its volumes (docker rm, never -v, never -f)",
+        "2. remove stopped container scratch (dead, image sha256:used-by-app, 100 B; no owner labels) without its "
+        "volumes (docker rm, never -v, never -f)",
+        "3. remove untagged image sha256:only-old-job (2.0 KB; labels not listed by docker system df), used by no "
+        "container (docker image rm, never -f)",
+        "4. remove untagged image sha256:dangling (700 B; owner labels: maintainer=someone@example.com), used by no "
+        "container (docker image rm, never -f)"]
+    assert said[-1] == ("dry run: nothing changed; add --apply to do it (you will be asked to type the Docker host "
+                        "name, local; --yes confirms)")
+    assert api.changes == []
+
+
+def test_owner_labels_are_bounded_and_redacted_through_say(tmp_path):
+    many = {f"team.{i}": "x" * 100 for i in range(9)}
+    shown = maintenance.owner_labels({"Labels": many})
+    assert shown.endswith(", and 3 more") and f"team.0={'x' * 40}," in shown and "team.6" not in shown
+    api = FakeDockerAPI()
+    ctx, said = context(tmp_path)
+    secret = next(iter(ctx.inventory.secrets.values()))
+    api.df_data["Containers"][3]["Labels"]["owner"] = f"ops {secret}"
+    ctx.docker_factory = lambda host: api
+    maintenance.docker_cleanup(ctx, None, apply=False)
+    text = "\n".join(said)
+    assert ", owner=ops " in text and secret not in text
+
+
+def test_docker_cleanup_apply_asks_and_never_touches_platform_containers_or_volumes(tmp_path):
     api = FakeDockerAPI()
     ctx, said = context(tmp_path)
     ctx.docker_factory = lambda host: api
+    with pytest.raises(RemediationError, match="nobody confirmed it"):  # the Context's default: nobody to ask
+        maintenance.docker_cleanup(ctx, None, apply=True)
+    assert api.changes == [] and audit_lines(tmp_path) == []
+    asked = []
+    ctx.confirm = lambda word, plan: asked.append((word, plan))
     assert maintenance.docker_cleanup(ctx, None, apply=True) == 0, said
+    [(word, plan)] = asked
+    assert word == "local" and plan[0] == ("docker-cleanup will remove from Docker host 'local' what the platform "
+                                           "does not own:")
+    assert plan[1].startswith("1. remove stopped container old-job (exited, image sha256:only-old-job, 4.9 KB; "
+                              "owner labels: com.docker.compose.project=batch")
     assert api.changes == [("remove_container", "id-old-job"), ("remove_image", "sha256:only-old-job"),
                            ("remove_image", "sha256:dangling"), ("prune_builds",)]
     assert {c["Names"][0] for c in api.df_data["Containers"]} == {
@@ -350,13 +405,60 @@ def test_redis_without_aof_has_nothing_to_rewrite(tmp_path, monkeypatch):
     assert "AOF is off" in said[0]
 
 
-def test_maintenance_helpers_take_no_target_and_ask_nothing(tmp_path, monkeypatch):
-    import io
+def test_maintenance_helpers_take_no_target_and_only_the_unconfined_one_asks(tmp_path, monkeypatch):
     out, err = io.StringIO(), io.StringIO()
     code = main(["rotate-logs", "x"], stdout=out, stderr=err, environ=ENV)
     assert code == 2 and err.getvalue() == "remediation: rotate-logs: takes no target (got 'x')\n"
     from remediation.registry import HELPERS
-    assert {HELPERS[h].kind for h in maintenance.MAINTENANCE_HELPERS} == {"safe"}
+    assert {h: HELPERS[h].kind for h in maintenance.MAINTENANCE_HELPERS} == {
+        "vacuum-analyze": "safe", "redis-rewrite-aof": "safe", "rotate-logs": "safe", "docker-cleanup": "unconfined"}
+    assert [h for h in HELPERS if not HELPERS[h].confined] == ["docker-cleanup"]
+
+
+# -- docker-cleanup --apply needs a person -----------------------------------------------------------
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run_cleanup(tmp_path: Path, *flags: str, stdin: io.StringIO | None = None) -> tuple[int, str, str, list]:
+    """`python -m remediation docker-cleanup --apply FLAGS` on a fake Docker host; also every connection made."""
+    api, connections = FakeDockerAPI(), []
+
+    def factory(host):
+        connections.append(host.name)
+        return api
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["docker-cleanup", "--apply", *flags], docker_factory=factory, stdin=stdin or io.StringIO(),
+                stdout=out, stderr=err, environ={**ENV, "NAUTILUS_AUDIT_LOG": str(tmp_path / "audit.log")})
+    return code, out.getvalue(), err.getvalue(), connections + api.changes
+
+
+def test_docker_cleanup_apply_without_a_terminal_or_yes_refuses_before_any_docker_call(tmp_path):
+    code, out, err, calls = run_cleanup(tmp_path)
+    assert (code, out, calls, audit_lines(tmp_path)) == (2, "", [], [])
+    assert err == ("remediation: refusing to act on what the platform does not own (docker-cleanup) without "
+                   "confirmation: stdin is not a terminal; rerun with --yes to confirm\n")
+
+
+def test_docker_cleanup_apply_with_yes_acts(tmp_path):
+    code, out, err, calls = run_cleanup(tmp_path, "--yes")
+    assert (code, err) == (0, "")
+    assert calls == ["local", ("remove_container", "id-old-job"), ("remove_image", "sha256:only-old-job"),
+                     ("remove_image", "sha256:dangling"), ("prune_builds",)]
+    assert audit_lines(tmp_path)[-1]["helper"] == "docker-cleanup"
+
+
+def test_docker_cleanup_at_a_terminal_changes_nothing_on_a_wrong_answer_and_acts_on_the_host_name(tmp_path):
+    code, out, err, calls = run_cleanup(tmp_path, stdin=Terminal("cleanup\n"))
+    assert code == 2 and calls == ["local"] and audit_lines(tmp_path) == []  # it looked (df), removed nothing
+    assert "docker-cleanup will remove from Docker host 'local' what the platform does not own:\n" in err
+    assert err.endswith(f"{PROMPT.format('local')}remediation: the answer did not match local; nothing changed\n")
+    assert PROMPT.format("local") == "Type local to confirm: "
+
+    code, out, err, calls = run_cleanup(tmp_path, stdin=Terminal("local\n"))
+    assert code == 0 and ("remove_container", "id-old-job") in calls
 
 
 # -- --remediate ---------------------------------------------------------------------------------------
@@ -380,3 +482,16 @@ def test_remediate_runs_only_maintenance_helpers_once_per_command():
         "restart-engine is disruptive: run it yourself (it asks to confirm)",
         "no remediation helper: see its message", "blocked by container-running[x]: fix that first"]
     assert exit_status(more, 1, 0) == 1
+
+
+def test_remediate_never_runs_docker_cleanup_and_says_the_command_a_person_runs():
+    rotate = "python -m remediation rotate-logs --inventory=lab/inventory.yaml"
+    cleanup = "python -m remediation docker-cleanup --inventory=lab/inventory.yaml"
+    result = plan([Failed("n1", "docker-disk-reclaimable", cleanup), Failed("n2", "logs-rotated", rotate)])
+    assert list(result.run) == [rotate] and not result.fixes_everything
+    assert exit_status(result, 1, 0) == 1  # the cleanup is still a person's to do
+    assert [(f.check_id, why) for f, why in result.skipped] == [(
+        "docker-disk-reclaimable",
+        "docker-cleanup acts on what the platform does not own: a person reads the dry run "
+        "`python -m remediation docker-cleanup --inventory=lab/inventory.yaml`, then runs it with --apply (it asks "
+        "to confirm)")]

@@ -149,6 +149,8 @@ def test_registry_commands_kinds_and_one_function_per_helper():
     assert {n for n, h in HELPERS.items() if h.read_only} == {"diagnose-startup", "diagnose-engine",
                                                               "check-messagebus", "free-port", "diagnose-memory"}
     assert HELPERS["start-container"].kind == "safe"
+    assert {n for n, h in HELPERS.items() if h.needs_a_person} == (
+        {n for n, h in HELPERS.items() if h.disruptive} | {"docker-cleanup"})
 
 
 # -- dry runs -------------------------------------------------------------------
@@ -483,7 +485,8 @@ def test_cli_asks_for_the_container_name_on_a_terminal(api, tmp_path, no_http):
     code, out, err = run_main("restart-redis", "--apply", f"--bundle-dir={tmp_path / 'b'}", api=api,
                               stdin=Terminal("nautilus-rediss\n"), environ=env)
     assert code == 2 and api.changes == [] and out == f"Docker endpoint: {LOCAL}\n"
-    assert err.endswith(f"{PROMPT}remediation: the answer did not match nautilus-redis; nothing changed\n")
+    assert err.endswith(f"{PROMPT.format('nautilus-redis')}remediation: the answer did not match nautilus-redis; "
+                        "nothing changed\n")
 
     code, out, err = run_main("restart-redis", "--apply", f"--bundle-dir={tmp_path / 'b'}", api=api,
                               stdin=Terminal("nautilus-redis\n"), environ=env)
@@ -498,7 +501,7 @@ def test_terminal_confirm_needs_a_terminal_even_with_the_right_answer_waiting():
         terminal_confirm(io.StringIO("nautilus-redis\n"), err)("nautilus-redis", ["the plan"])
     assert err.getvalue() == ""
     terminal_confirm(Terminal("nautilus-redis\n"), err)("nautilus-redis", ["the plan"])
-    assert err.getvalue() == f"the plan\n{PROMPT}"
+    assert err.getvalue() == "the plan\nType nautilus-redis to confirm: "
 
 
 def test_cli_yes_skips_the_question(api, tmp_path, no_http):
