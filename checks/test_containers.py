@@ -181,7 +181,7 @@ def test_container_restart_count(container, container_states, inventory, verdict
 @check("container-restarts-since-last-run", "Container has not restarted since the previous run", tiers=DAILY,
        severity="normal", guide=STARTUP, remedy="diagnose-startup",
        needs=("container-exists",))
-def test_container_restarts_since_last_run(container, container_states, restart_history, verdict):
+def test_container_restarts_since_last_run(container, container_states, restart_history, deploys, verdict):
     now = Seen.of(inspected(container, container_states, verdict))
     restart_history.record(container.host, container.name, now)  # this run is the next one's reference
     before = verdict.observed(restart_history.before(container.host, container.name))
@@ -190,6 +190,10 @@ def test_container_restarts_since_last_run(container, container_states, restart_
                     "the next run compares with this one")
     verdict.evidence("previous_run", asdict(before))
     found = changes(before, now)
+    deploy = deploys.get((container.host, container.name))
+    if deploy and not found:
+        verdict.deploy(deploy)  # recreated (compose up of a new image, a redeploy): information, not a restart
+        return
     verdict.expect(not found, expected=f"no restart since the previous run ({before.checked_at})",
                    seen="; ".join(found))
 

@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.errors import Unobservable
-from observation.prometheus import down_targets
+from observation.prometheus import down_targets, instance_port
 
 from .guide import BEST_PRACTICES, DAILY_MAINTENANCE, LOG_MANAGEMENT
 
@@ -112,11 +112,14 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
 @check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
        severity="normal", guide=BEST_PRACTICES,
        needs=("service-health-answers@prometheus",))
-def test_prometheus_targets_up(prometheus, prometheus_targets, verdict):
+def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, maintenance_windows, verdict):
     if prometheus is None:
         pytest.skip("the inventory names no Prometheus (inventory prometheus.url)")
     active = verdict.observed(prometheus_targets)
-    down = down_targets(active)
+    # A target whose engine or service is under planned work is down on purpose: its window says so, not this.
+    resting = {e.port for e in inventory.engines.values() if f"engine:{e.name}" in maintenance_windows}
+    resting |= {s.port for s in inventory.services.values() if f"service:{s.name}" in maintenance_windows}
+    down = [d for d in down_targets(active) if instance_port(d.instance) not in resting]
     verdict.evidence("targets", [{"job": (t.get("labels") or {}).get("job"),
                                   "instance": (t.get("labels") or {}).get("instance"), "health": t.get("health"),
                                   "last_error": t.get("lastError"), "last_scrape": t.get("lastScrape")} for t in active])

@@ -37,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     fault.add_argument("--code", type=int, help="exit status for exit")
     fault.add_argument("--mb-per-s", type=float, dest="mb_per_s", help="growth rate for leak")
     fault.add_argument("--max-mb", type=float, dest="max_mb", help="cap for leak")
+    redeploy = sub.add_parser("redeploy", help="recreate services as a deploy does (new containers), then wait "
+                                               "until healthy")
+    redeploy.add_argument("targets", nargs="*", help="engines or services (default: all)")
+    redeploy.add_argument("--no-wait", action="store_true", help="return at once, while they are still starting")
+    redeploy.add_argument("--start-delay", type=float, default=0, metavar="SECONDS",
+                          help="the recreated engines wait this long before they listen (a slow real start)")
     heal = sub.add_parser("heal", help="clear faults and wait until healthy")
     heal.add_argument("target", nargs="?")
     sub.add_parser("faults", help="list active engine faults")
@@ -66,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "fault":
             print(faults.inject(args.kind, args.target, ms=args.ms, count=args.count,
                                 mb_per_s=args.mb_per_s, max_mb=args.max_mb, text=args.text, code=args.code))
+        elif args.command == "redeploy":
+            print(stack.redeploy(args.targets, wait=not args.no_wait, start_delay_s=args.start_delay))
         elif args.command == "heal":
             print("\n".join(faults.heal(args.target)) or "nothing to heal")
         elif args.command == "faults":

@@ -45,11 +45,15 @@ def lab_password() -> str:
 
 
 def client() -> docker.DockerClient:
+    # from_env reads DOCKER_HOST and its TLS variables as observation.docker_endpoint does: the suite's rule.
     return docker.from_env(timeout=30)
 
 
 def endpoint() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    """The daemon the lab acts on, in words: the suite's one rule, with no inventory url (DOCKER_HOST, else
+    the local socket)."""
+    from observation.docker_endpoint import docker_endpoint
+    return docker_endpoint(None, os.environ).describe()
 
 
 def guard() -> docker.DockerClient:
@@ -154,6 +158,22 @@ def down(volumes: bool = False) -> None:
     args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])
     compose(*args, env=compose_env())
     forget_container_faults()
+
+
+def redeploy(targets: list[str], wait: bool = True, start_delay_s: float = 0) -> str:
+    """What a deploy does: `compose up -d --force-recreate` of the services (all when none are named), so each
+    gets a new container; then, unless told not to, wait until every service is healthy and settled.
+
+    `start_delay_s` makes the recreated engines take that long before they listen, as a real engine loading
+    its state does (the next heal or `up` recreates them without it)."""
+    from .topology import find, services
+    guard()
+    chosen = sorted({find(t).service for t in targets}) if targets else [svc.service for svc in services()]
+    env = {**compose_env(), "NAUTILUS_LAB_START_DELAY_S": f"{start_delay_s:g}"}
+    compose("up", "-d", "--force-recreate", "--no-deps", *chosen, env=env, capture=True)
+    if wait:
+        wait_healthy()
+    return f"recreated {', '.join(chosen)}" + ("" if wait else " (not waiting for them to be healthy)")
 
 
 def lab_containers() -> list:

@@ -14,7 +14,7 @@ from typing import Callable
 
 from observation.docker_api import Docker, State
 
-from . import audit, fitting, maintenance, procedures
+from . import audit, fitting, maintenance, procedures, windows
 from .bundle import CONTENTS, default_dir, write_bundle
 from .context import Context
 from .diagnose import diagnose_engine, diagnose_startup
@@ -174,7 +174,8 @@ ACTIONS: dict[str, Callable[[Context, str | None, bool], int]] = {
     "isolate-engine": lambda ctx, argument, apply: procedures.isolate_engine(ctx, argument, apply),
     "restore-engine": lambda ctx, argument, apply: procedures.restore_engine(ctx, argument, apply),
     "rebuild-engine": lambda ctx, argument, apply: procedures.rebuild_engine(ctx, argument, apply),
-    # -- maintenance (safe: run by --remediate) --
+    "maintenance": windows.maintenance,
+    # -- maintenance (the confined ones are run by --remediate) --
     "vacuum-analyze": maintenance.vacuum_analyze,
     "redis-rewrite-aof": maintenance.redis_rewrite_aof,
     "rotate-logs": maintenance.rotate_logs,

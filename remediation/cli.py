@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping, TextIO
 from .errors import FAILURES, RemediationError, describe
 from .registry import HELPERS
 
-USAGE = "python -m remediation {list | HELPER [TARGET]} [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]"
+USAGE = ("python -m remediation {list | HELPER [TARGET]} [--apply] [--yes] [--inventory PATH] [--state-dir DIR] "
+         "[--bundle-dir DIR] [--for DURATION --reason TEXT | --end]")
 PROMPT = "Type {} to confirm: "  # the word: a container, the Compose project, or the Docker host
 
 
@@ -50,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="confirm a disruptive or unconfined helper without being asked")
     parser.add_argument("--inventory", metavar="PATH",
                         help="deployment inventory (default: $NAUTILUS_INVENTORY, else the guide's topology)")
+    parser.add_argument("--state-dir", metavar="DIR",
+                        help="where the runs keep their state and maintenance windows (default: the inventory's "
+                             "state_dir, else reports/out/state); as the check run's --state-dir")
+    window = parser.add_argument_group("maintenance windows (the `maintenance` helper only)")
+    window.add_argument("--for", dest="window_for", metavar="DURATION", help="how long the window lasts: 2h, 90m, 1d")
+    window.add_argument("--reason", metavar="TEXT", help="what is being done, shown by every check it covers")
+    window.add_argument("--end", action="store_true", help="close the target's window now")
     parser.add_argument("--bundle-dir", metavar="DIR", type=Path,
                         help="where the diagnostics bundle goes (default: "
                              "reports/out/bundles/<helper>-<target>-<YYYYmmdd-HHMMSS>/)")
@@ -105,15 +113,21 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
         from .actions import ACTIONS
         from .context import Context, default_audit_path
         from .targets import resolve
+        if args.helper != "maintenance" and (args.window_for or args.reason or args.end):
+            raise UsageError("--for, --reason and --end belong to the maintenance helper")
         try:
             inventory = load_inventory(args.inventory, environ=environ)
         except InventoryError as exc:
             raise RemediationError(f"inventory: {exc}") from None
+        if args.state_dir:
+            inventory.state_dir = args.state_dir
         ctx = Context(inventory, out=lambda line: print(line, file=stdout, flush=True),
                       confirm=(lambda container, plan: None) if args.yes else terminal_confirm(stdin, stderr),
                       audit_path=default_audit_path(environ), bundle_dir=args.bundle_dir)
         if docker_factory:
             ctx.docker_factory = docker_factory
+        from .windows import WindowRequest
+        ctx.window_request = WindowRequest(args.window_for, args.reason, args.end)
         redact = ctx.redactor.redact_text
         if args.apply and info.needs_a_person and not args.yes and not stdin.isatty():
             # Before touching Docker; a helper with no target acts on more than one container.

@@ -47,6 +47,7 @@ class Context:
     ready_timeout_s: float = READY_TIMEOUT_S
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    window_request: Any = None  # remediation.windows.WindowRequest: what `maintenance` was asked on the command line
     _docker: dict[str, Docker] = field(default_factory=dict, repr=False)
     # host name -> the endpoint opened for it, in the order opened: what every plan names.
     endpoints: dict[str, DockerEndpoint] = field(default_factory=dict, repr=False)

@@ -31,7 +31,7 @@ from observation.targets import engine_url
 from observation.targets import ports as port_targets
 
 from . import actions as base  # a module, not names: actions imports this module at its end
-from . import audit
+from . import audit, windows
 from .bundle import CONTENTS, default_dir, render, write_bundle
 from .context import OUT_DIR, Context
 from .errors import FAILURES, RemediationError, Unobservable
@@ -386,6 +386,8 @@ def isolate_engine(ctx: Context, argument: str | None, apply: bool) -> int:
         f"stop {name} gracefully (docker stop -t {APP_STOP_S})",
         f"disconnect it from {', '.join(networks) or 'no network (it is on none)'} (docker network disconnect)",
         f"write the isolation marker {marker_path(engine)} (engine, time, networks) for restore-engine",
+        f"open a maintenance window for {engine} until restore-engine closes it, so its checks say "
+        "'in maintenance' instead of paging",
         f"append the outcome to the audit log {ctx.audit_path}"])
     header = f"isolate-engine {engine} ({name}, now {state.line()}) on Docker host {target.host!r}"
     if not apply:
@@ -412,6 +414,10 @@ def isolate_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     except BaseException as exc:
         _record(ctx, "isolate-engine", name, f"failed: {_why(exc)}", bundle)
         raise
+    window = windows.open_window(
+        ctx, f"engine:{engine}", f"isolated by isolate-engine at {marker['isolated_at']} (restore with python -m "
+        f"remediation restore-engine {engine})", "isolate-engine", until=None)
+    ctx.say(f"{engine} {window.line()}")
     outcome = f"{name} isolated: stopped and on no network; marker {marker_path(engine)}"
     ctx.say(outcome)
     ctx.say(f"restore with: python -m remediation restore-engine {engine}")
@@ -436,7 +442,7 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
         f"reconnect {name} to {', '.join(missing) or 'nothing (already on its networks)'} with its aliases "
         "(docker network connect)",
         f"start {name} (docker start) and wait up to {ctx.ready_timeout_s:.0f} s until running and healthy",
-        f"remove the isolation marker {marker_path(engine)}",
+        f"remove the isolation marker {marker_path(engine)} and close {engine}'s maintenance window",
         f"append the outcome to the audit log {ctx.audit_path}"])
     header = f"restore-engine {engine} ({name}, now {state.line()}, isolated at {marker.get('isolated_at')})"
     if not apply:
@@ -463,6 +469,8 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     if ready:
         marker_path(engine).unlink(missing_ok=True)
         ctx.say(f"removed the isolation marker {marker_path(engine)}")
+        if windows.close_window(ctx, f"engine:{engine}", "restore-engine"):
+            ctx.say(f"closed the maintenance window of {engine}: its checks judge it again")
     _record(ctx, "restore-engine", name, outcome, bundle)
     return 0 if ready else 1
 

@@ -73,6 +73,8 @@ HELPERS: dict[str, HelperInfo] = {h.name: h for h in (
                "engine"),
     HelperInfo("rebuild-engine", "the guide's restart-loop fix: stop, rebuild without cache (if it has a build), "
                "recreate", True, "engine"),
+    HelperInfo("maintenance", "open (--for 2h --reason TEXT), close (--end) or list maintenance windows: the "
+               "target's checks say 'in maintenance' instead of failing or paging", False, "target"),
     # -- maintenance (the confined ones are run by --remediate) --
     # None stops a service or loses the platform's data (see remediation/maintenance.py), so the confined
     # ones ask nothing; docker-cleanup removes what may be another team's, so a person confirms it.

@@ -184,6 +184,10 @@ def _describe(report) -> None:
     lines = [props.get("title", "")]
     if props.get("blocked_by"):
         lines.append(f"Blocked by `{props['blocked_by']}`: fix that first.")
+    elif props.get("maintenance"):
+        lines.append(f"Not judged: {props['maintenance']}")
+    elif props.get("deploy"):
+        lines.append(f"Deploy: {props['deploy']} (information, not a failure)")
     elif report.failed and props.get("remediation"):
         lines.append(f"Remediation: `{props['remediation']}`")
     allure.dynamic.description("\n\n".join(line for line in lines if line))
@@ -195,6 +199,8 @@ def _describe(report) -> None:
             allure.attach(value, name=f"evidence: {key.split(':', 1)[1]}", attachment_type=allure.attachment_type.JSON)
     if props.get("blocked_by"):
         allure.dynamic.label("blocked_by", props["blocked_by"])
+    elif props.get("maintenance") or props.get("deploy"):
+        allure.dynamic.label("information", "maintenance" if props.get("maintenance") else "deploy")
     elif report.failed and props.get("remediation"):
         allure.attach(props["remediation"], name="remediation", attachment_type=allure.attachment_type.TEXT)
 

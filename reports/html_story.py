@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from fixtures.state import CHECK_RUN, INVENTORY, REDACTOR
+from fixtures.state import CHECK_RUN, GATE, INVENTORY, REDACTOR
 
 from .allure_labels import DEFAULT_GUIDE_URL, guide_link
 from .plugin import run_state
-from .results import CheckResult, counts, failing_by_severity
+from .results import FAILING, CheckResult, counts, deploy_line, failing_by_severity, in_maintenance
 from .svg_chart import bar_chart
 
 # (check id, measured name) of the figures the state table and the chart show
@@ -73,13 +73,14 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     if not _checked(config):
         return
     state = run_state(config)
+    gate = config.stash.get(GATE, None)
     prefix.append(story(state.results, tier=state.files.tier, run_id=state.files.run_id,
                         started=state.started, duration_s=time.time() - state.started,
-                        guide_url=config.getoption("guide_url")))
+                        guide_url=config.getoption("guide_url"), notes=[gate.line()] if gate else []))
 
 
 def story(results: list[CheckResult], *, tier: str, run_id: str, started: float, duration_s: float,
-          guide_url: str = DEFAULT_GUIDE_URL) -> str:
+          guide_url: str = DEFAULT_GUIDE_URL, notes: list[str] = ()) -> str:
     found = counts(results)
     roots = [r for r in results if r.is_root_cause]
     verdict = "all checks passed" if not roots and not found["blocked"] else \
@@ -89,7 +90,21 @@ def story(results: list[CheckResult], *, tier: str, run_id: str, started: float,
             f"<p>Started {esc(time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started)))}, "
             f"took {duration_s:.1f} s. " + ", ".join(f"{n} {esc(k.replace('_', ' '))}" for k, n in found.items())
             + ".</p>")
-    return head + _severity_table(results) + _root_causes(roots, guide_url) + _state_table(results) + _chart(results) + "</div>"
+    return (head + _severity_table(results) + _root_causes(roots, guide_url) + _information(results, notes)
+            + _state_table(results) + _chart(results) + "</div>")
+
+
+def _information(results: list[CheckResult], notes: list[str]) -> str:
+    """The deploy gate's wait, maintenance windows and the deploy: said once each, apart from every failure."""
+    lines = list(notes) + [f"{window} ({count} check{'s' * (count != 1)} not judged)"
+             for window, count in in_maintenance(results).items()]
+    deployed = deploy_line(results)
+    if deployed:
+        lines.append(deployed)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{esc(line)}</li>" for line in lines)
+    return f"<h3>Information: neither fails the run nor pages</h3><ul class='nautilus-information'>{items}</ul>"
 
 
 def _severity_table(results: list[CheckResult]) -> str:
@@ -116,8 +131,9 @@ def _state_table(results: list[CheckResult]) -> str:
     for name, mine in _by_subject(results).items():
         found = counts(mine)
         bad = found["failed"] + found["cannot_observe"]
-        state = "down" if any(r.check_id == "container-running" and r.outcome != "passed" for r in mine) else \
-            "failing" if bad else "blocked" if found["blocked"] else "ok"
+        state = "maintenance" if found["maintenance"] else \
+            "down" if any(r.check_id == "container-running" and r.outcome in FAILING for r in mine) else \
+            "failing" if bad else "blocked" if found["blocked"] else "deployed" if found["deploy"] else "ok"
         figures = {(r.check_id, k): v for r in mine if r.outcome != "blocked" for k, v in r.measured.items()}
         rows.append(f"<tr class='state-{state}'><td>{esc(name)}</td><td>{state}</td><td>{found['passed']}</td>"
                     f"<td>{bad}</td><td>{found['blocked']}</td><td>{esc(figures.get(RESPONSE, ''))}</td>"
@@ -187,8 +203,8 @@ def pytest_html_results_table_row(report, cells: list) -> None:
             cells.insert(position, "<td></td>")
         return
     result = CheckResult.from_properties(report.nodeid, report.outcome, report.duration, report.user_properties)
-    failing = result.outcome not in ("passed", "skipped")
-    fix = f"blocked by {result.blocked_by}: fix that first" if result.blocked_by else result.remediation
+    failing = result.outcome in FAILING
+    fix = f"blocked by {result.blocked_by}: fix that first" if result.blocked_by else result.remediation or result.note
     measured = ", ".join(f"{k} {v}" for k, v in result.measured.items())
     cells.insert(2, f"<td class='sev-{esc(result.severity)}'>{esc(result.severity) if failing else ''}</td>")
     cells.insert(3, f"<td class='measured'>{esc(measured)}</td>")
@@ -203,6 +219,9 @@ def pytest_html_results_table_html(report, data: list) -> None:
     result = CheckResult.from_properties(report.nodeid, report.outcome, report.duration, report.user_properties,
                                          str(report.longrepr) if report.longrepr else "")
     data.clear()
+    if result.outcome in ("maintenance", "deploy"):
+        data.append(f"<div class='nautilus-detail'>{esc(result.outcome)}: {esc(result.note)}</div>")
+        return
     if result.outcome in ("passed", "skipped"):
         if result.outcome == "skipped":
             data.append(f"<div class='nautilus-detail'>skipped: {esc(str(report.longrepr or ''))}</div>")

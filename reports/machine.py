@@ -13,21 +13,26 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .results import CheckResult, counts, failing_by_severity
+from .results import CheckResult, counts, deploys, failing_by_severity, in_maintenance
 from .run import write_atomically
 
 LAST_SUCCESS = "nautilus_checks_last_success_timestamp_seconds"
-JUDGED = ("passed", "failed", "blocked", "cannot_observe")  # a skipped check has no 0/1 to give
+# A skipped check has no 0/1 to give; one in maintenance gets a series of its own, so 0 always means a failure.
+JUDGED = ("passed", "deploy", "failed", "blocked", "cannot_observe")
 
 
 def summary_document(results: list[CheckResult], *, tier: str, run_id: str, started: float, duration_s: float,
-                     exit_code: int, inventory: str | None, artifacts: dict[str, str]) -> dict:
+                     exit_code: int, inventory: str | None, artifacts: dict[str, str],
+                     wait_healthy: dict | None = None) -> dict:
     return {
         "tier": tier, "run_id": run_id, "started": started, "duration_s": round(duration_s, 3),
         "exit_code": exit_code, "inventory": inventory,
         "counts": counts(results), "failing_by_severity": failing_by_severity(results),
         "root_causes": [r.label for r in results if r.is_root_cause],
+        "deploys": deploys(results),
+        "maintenance": [{"window": window, "checks": count} for window, count in in_maintenance(results).items()],
         "artifacts": artifacts,
+        "wait_healthy": wait_healthy,
         "checks": [r.summary() for r in results],
     }
 
@@ -57,9 +62,16 @@ def textfile(results: list[CheckResult], *, tier: str, finished: float, duration
     registry = CollectorRegistry()
     check = Gauge("nautilus_check_passed", "1 when the check passed on the target at the last run, else 0",
                   ["check", "target", "tier", "severity"], registry=registry)
+    maintenance = Gauge("nautilus_check_in_maintenance", "1 when the target was in a maintenance window at the last "
+                        "run, so the check was not judged (no nautilus_check_passed series for it)",
+                        ["check", "target", "tier", "severity"], registry=registry)
     for r in results:
         if r.outcome in JUDGED:
-            check.labels(r.check_id, r.target, tier, r.severity).set(1 if r.outcome == "passed" else 0)
+            check.labels(r.check_id, r.target, tier, r.severity).set(1 if r.outcome in ("passed", "deploy") else 0)
+        elif r.outcome == "maintenance":
+            maintenance.labels(r.check_id, r.target, tier, r.severity).set(1)
+    Gauge("nautilus_checks_deployed_containers", "Containers recreated since the previous run (a deploy: information)",
+          ["tier"], registry=registry).labels(tier).set(len(deploys(results)))
     outcome = Gauge("nautilus_checks_results", "Checks by outcome at the last run", ["tier", "outcome"],
                     registry=registry)
     for name, count in counts(results).items():

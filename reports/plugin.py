@@ -23,11 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.state import CHECK_RUN, OUT_DIR, is_check_run
+from fixtures.state import CHECK_RUN, GATE, OUT_DIR, is_check_run
 
 from . import machine
 from .escalation import Failure, level_for
-from .results import CheckResult
+from .results import CheckResult, deploy_line, in_maintenance
 from .retention import Policy, prune
 from .run import RunFiles, new_run_id, shared_lock, write_atomically
 
@@ -130,9 +130,11 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
     duration = finished - state.started
     artifacts = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir,
                  "junit": config.option.xmlpath, "json": str(files.summary)}
+    gate = config.stash.get(GATE, None)
     document = machine.summary_document(state.results, tier=files.tier, run_id=files.run_id, started=state.started,
                                         duration_s=duration, exit_code=exit_code,
-                                        inventory=config.getoption("inventory"), artifacts=artifacts)
+                                        inventory=config.getoption("inventory"), artifacts=artifacts,
+                                        wait_healthy=gate.summary() if gate else None)
     machine.write_summary(files.summary, document)
     textfile = Path(config.getoption("textfile_dir") or files.out_dir / "textfile") / f"nautilus_{files.tier}.prom"
     with shared_lock(files.out_dir):
@@ -169,6 +171,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             terminalreporter.write_line(f"{root} blocks {len(names)}: {shown}")
     if roots:
         terminalreporter.write_line(rerun_command(config.getoption("inventory"), [r.nodeid for r in roots]))
+    windows, deployed, gate = in_maintenance(results), deploy_line(results), config.stash.get(GATE, None)
+    if windows or deployed or gate:
+        terminalreporter.section("information: neither fails the run nor pages", sep="-")
+    if gate:
+        terminalreporter.write_line(gate.line())
+    for window, count in windows.items():
+        terminalreporter.write_line(f"{window} ({count} check{'s' * (count != 1)} not judged)")
+    if deployed:
+        terminalreporter.write_line(deployed)
     escalation = level_for([Failure(r.check_id, r.area, r.severity, r.engine) for r in roots])
     if escalation:
         terminalreporter.section("escalation (the guide's levels)")

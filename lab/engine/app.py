@@ -33,6 +33,8 @@ NAME = os.environ.get("ENGINE_NAME", "analytics")
 PORT = int(os.environ.get("ENGINE_PORT", "8100"))
 HOST = os.environ.get("ENGINE_HOST", "0.0.0.0")  # not set in the lab; a test outside Docker binds loopback
 FLAVOUR = os.environ.get("ENGINE_FLAVOUR", "guide")
+# Seconds before the engine listens, as a real engine loading its models or caches: `lab redeploy --start-delay`.
+START_DELAY_S = float(os.environ.get("ENGINE_START_DELAY_S") or 0)
 STATE_DIR = Path(os.environ.get("LAB_STATE_DIR", "/lab-state"))
 REDIS = {"host": os.environ.get("REDIS_HOST", "redis"), "port": int(os.environ.get("REDIS_PORT", "6379"))}
 # The password stays in this dict and is handed to libpq only: never logged, never served.
@@ -861,6 +863,9 @@ def main() -> None:
     crash_if_marked()
     if FLAVOUR not in ("guide", "real"):
         sys.exit(f"ENGINE_FLAVOUR must be guide or real, not {FLAVOUR!r}")
+    if START_DELAY_S:
+        log.info("starting: %.0f s before listening", START_DELAY_S)
+        time.sleep(START_DELAY_S)
     engine = Engine()
     web.run_app(engine.app(), host=HOST, port=PORT, shutdown_timeout=0.5, access_log=None,
                 print=lambda _banner: log.info("Listening on %s:%d", HOST, PORT))

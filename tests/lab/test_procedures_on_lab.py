@@ -133,9 +133,11 @@ def test_emergency_restart_keeps_rows_keys_volumes_and_backups(tmp_path, lab_pas
 
 @pytest.mark.lab_fault
 def test_isolate_then_restore_an_engine(tmp_path, heal):
+    """Isolation opens a maintenance window: daily exits 0 naming ml in maintenance; restore closes it."""
     name, marker = "nautilus-ml-engine", ISOLATION_DIR / "ml.json"
+    state = f"--state-dir={tmp_path / 'state'}"  # the helpers' and the runs' state: where the window lives
     try:
-        done = remediation("isolate-engine", "ml", "--apply", "--yes", tmp_path=tmp_path)
+        done = remediation("isolate-engine", "ml", "--apply", "--yes", state, tmp_path=tmp_path)
         assert done.returncode == 0, done.stdout + done.stderr
         status, _, _, networks = containers_state()[name]
         assert (status, networks) == ("exited", [])
@@ -143,20 +145,29 @@ def test_isolate_then_restore_an_engine(tmp_path, heal):
             ["nautilus-ml-engine", "ml-engine"]
         assert "=== Engine Isolation Report ===" in (bundle_of(done.stdout) / "isolation-report.log").read_text()
 
-        isolated = emergency_checks(tmp_path, "ml-engine or port-8400")
+        isolated = run_checks(tmp_path, "-m", "daily", INVENTORY, state)
+        assert isolated.returncode == 0 and isolated.failed == set(), isolated.output[-3000:]
+        in_maintenance = {n for n, o in isolated.outcomes.items() if o == "skipped" and
+                          "ml in maintenance: isolated by isolate-engine" in isolated.messages[n]}
         assert {"test_container_running[nautilus-ml-engine]", "test_port_open[port-8400]",
-                "test_engine_health_answers[ml-engine]"} <= isolated.failed
-        assert all("ml-engine" in t or "8400" in t for t in isolated.failed)
+                "test_engine_health_answers[ml-engine]", "test_engine_bus_connection[ml-engine]"} <= in_maintenance
+        assert all("ml-engine" in n or "8400" in n for n in in_maintenance)
+        assert "ml in maintenance: isolated by isolate-engine at " in isolated.output
+        assert "restore with python -m remediation restore-engine ml" in isolated.output
 
-        restored = remediation("restore-engine", "ml", "--apply", "--yes", tmp_path=tmp_path)
+        restored = remediation("restore-engine", "ml", "--apply", "--yes", state, tmp_path=tmp_path)
         assert restored.returncode == 0, restored.stdout + restored.stderr
         assert "nautilus-ml-engine is running and healthy" in restored.stdout and not marker.exists()
+        assert "closed the maintenance window of ml" in restored.stdout
         assert containers_state()[name][3] == ["nautilus-lab_nautilus-network"]
         wait_for(lambda: emergency_checks(tmp_path, "ml-engine or port-8400").failed == set(),
                  "the ml engine's emergency checks to pass", 30)
+        judged = run_checks(tmp_path, "-m", "daily", "-k", "ml-engine or port-8400", INVENTORY, state)
+        assert judged.returncode == 0 and "in maintenance" not in judged.output
+        assert judged.outcomes["test_container_running[nautilus-ml-engine]"] == "passed"
     finally:
         if marker.exists():
-            remediation("restore-engine", "ml", "--apply", "--yes", tmp_path=tmp_path)
+            remediation("restore-engine", "ml", "--apply", "--yes", state, tmp_path=tmp_path)
         if containers_state()[name][0] != "running":
             heal()
 

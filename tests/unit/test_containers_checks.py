@@ -12,7 +12,7 @@ from fixtures import resource_samples
 from fixtures.verdict import Verdict
 from observation.errors import Unobservable
 from observation.inventory import load_inventory
-from observation.restart_history import RestartHistory, Seen, changes
+from observation.restart_history import RestartHistory, Seen, changes, deploys_since
 from observation.targets import ContainerTarget
 
 INVENTORY = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
@@ -206,8 +206,9 @@ def test_data_in_the_container_fails(data_containers):
 
 # -- restarts since the last run ---------------------------------------------------------------
 
-def run_restart_check(history: RestartHistory, container_states: States) -> None:
-    checks.test_container_restarts_since_last_run(ENGINE, container_states, history, verdict())
+def run_restart_check(history: RestartHistory, container_states: States, seen: Verdict | None = None) -> None:
+    deploys = deploys_since(history, container_states, [ENGINE])
+    checks.test_container_restarts_since_last_run(ENGINE, container_states, history, deploys, seen or verdict())
 
 
 def test_first_run_skips_saying_so_then_the_next_compares(tmp_path):
@@ -230,8 +231,20 @@ def test_a_manual_restart_and_a_recreation_are_seen(tmp_path):
     history.save()
     with fails("started again at 2025-08-02T09:00:00Z"):
         run_restart_check(RestartHistory(tmp_path), states(State__StartedAt="2025-08-02T09:00:00Z"))
-    with fails(r"recreated \(a new container id\)"):
-        run_restart_check(RestartHistory(tmp_path), states(Id="beef", State__StartedAt="2025-08-02T09:00:00Z"))
+
+
+
+def test_a_recreated_container_is_a_deploy_and_its_own_restarts_still_fail(tmp_path):
+    history = RestartHistory(tmp_path)
+    history.record("local", ENGINE.name, Seen.of({**HEALTHY, "Image": "sha256:aaaaaaaaaaaa1"}))
+    history.save()
+    seen = verdict()
+    run_restart_check(RestartHistory(tmp_path), states(Id="beef", Image="sha256:bbbbbbbbbbbb2",
+                                                       State__StartedAt="2025-08-02T09:00:00Z"), seen)
+    assert dict(seen.records)["deploy"] == ("nautilus-risk-engine (image aaaaaaaaaaaa -> bbbbbbbbbbbb, started "
+                                            "2025-08-02 09:00:00)")
+    with fails(r"recreated, then Docker restarted the new container 2 times"):
+        run_restart_check(RestartHistory(tmp_path), states(Id="beef", RestartCount=2))
 
 
 def test_an_unreadable_state_file_cannot_observe_and_is_rewritten(tmp_path):

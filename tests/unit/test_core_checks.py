@@ -18,6 +18,7 @@ from observation.http import HttpSample
 from observation.inventory import load_inventory
 from observation.ports import PortProbe
 from observation.redis_bus import BusSnapshot
+from observation.restart_history import Deploy
 from observation.targets import ContainerTarget, PortTarget, ServiceTarget
 
 FAILED = pytest.fail.Exception
@@ -94,7 +95,7 @@ def test_engine_health_checks_pass_on_a_good_sample():
     health.test_engine_health_answers(RISK, samples, verdict())
     health.test_engine_health_latency(RISK, samples, INV, verdict())
     health.test_engine_status_healthy(RISK, samples, verdict())
-    health.test_engine_uptime(RISK, samples, INV, verdict())
+    health.test_engine_uptime(RISK, samples, INV, {}, verdict())
     health.test_engine_health_values(RISK, samples, verdict())
 
 
@@ -115,7 +116,15 @@ def test_stopped_status_fails():
 
 def test_fresh_restart_fails_uptime():
     with pytest.raises(FAILED, match="expected an uptime of at least 300 s; saw 2 s: restarted recently"):
-        health.test_engine_uptime(RISK, sample({**GOOD_RISK, "uptime_seconds": 2}), INV, verdict())
+        health.test_engine_uptime(RISK, sample({**GOOD_RISK, "uptime_seconds": 2}), INV, {}, verdict())
+
+
+def test_a_young_engine_whose_container_was_recreated_is_a_deploy():
+    deploy = Deploy(RISK.container, "sha256:a", "sha256:b", "2025-08-02T09:00:00Z")
+    seen = verdict()
+    health.test_engine_uptime(RISK, sample({**GOOD_RISK, "uptime_seconds": 2}), INV,
+                              {(RISK.host, RISK.container): deploy}, seen)
+    assert dict(seen.records)["deploy"] == "nautilus-risk-engine (image a -> b, started 2025-08-02 09:00:00)"
 
 
 def test_monitoring_off_fails_health_values():

@@ -15,6 +15,7 @@ from checks import test_trends as trends
 from fixtures.verdict import Verdict
 from observation.errors import Unobservable, Unobserved
 from observation.inventory import load_inventory
+from observation.maintenance_windows import Window
 from observation.maintenance import (DAY_S, file_size, judge_rotation, parse_find, sample_backups,
                                      sample_log_rotation)
 from observation.prometheus import Prometheus, down_targets, instance_port, series_values
@@ -165,24 +166,31 @@ PROM = Prometheus("http://127.0.0.1:9090", 1, 1)
 
 
 def test_targets_all_up_pass_and_a_down_one_fails_by_name():
-    run(checks.test_prometheus_targets_up, PROM, [UP])
+    run(checks.test_prometheus_targets_up, PROM, [UP], INVENTORY, {})
     with pytest.raises(pytest.fail.Exception, match=r"all 2 active targets up; saw 1 not up: "
                                                     r"nautilus-engines/risk-engine:8200: down \(dial tcp"):
-        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN])
+        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {})
+
+
+def test_a_target_down_under_a_maintenance_window_is_not_a_failure():
+    window = Window("engine:risk", "index rebuild", "maintenance", "2026-01-01T00:00:00+00:00", None)
+    run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:risk": window})
+    with pytest.raises(pytest.fail.Exception, match="risk-engine:8200: down"):
+        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:ml": window})
 
 
 def test_no_active_target_fails_and_no_prometheus_skips():
     with pytest.raises(pytest.fail.Exception, match="Prometheus scrapes nothing"):
-        run(checks.test_prometheus_targets_up, PROM, [])
+        run(checks.test_prometheus_targets_up, PROM, [], INVENTORY, {})
     with pytest.raises(pytest.skip.Exception, match="names no Prometheus"):
-        run(checks.test_prometheus_targets_up, None, None)
+        run(checks.test_prometheus_targets_up, None, None, INVENTORY, {})
 
 
 def test_unreachable_prometheus_cannot_be_observed():
     answer = Prometheus("http://127.0.0.1:1", 0.5, 0.5).targets()
     assert isinstance(answer, Unobserved) and "connection refused" in answer.reason
     with pytest.raises(Unobservable, match="connection refused"):
-        run(checks.test_prometheus_targets_up, PROM, answer)
+        run(checks.test_prometheus_targets_up, PROM, answer, INVENTORY, {})
 
 
 def test_prometheus_helpers():

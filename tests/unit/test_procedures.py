@@ -16,6 +16,7 @@ import pytest
 
 from observation.http import HttpSample
 from observation.inventory import load_inventory
+from observation.maintenance_windows import WindowBook
 from remediation import procedures
 from remediation.cli import main
 from remediation.context import Context
@@ -110,7 +111,9 @@ def quiet_network(monkeypatch):
 def ctx(api, output, tmp_path, quiet_network, monkeypatch):
     monkeypatch.setattr(procedures, "ISOLATION_DIR", tmp_path / "isolation")
     clock = Clock()  # waits cost no real time
-    return Context(load_inventory(None, environ=ENV), docker_factory=lambda host: api, out=output.append,
+    inventory = load_inventory(None, environ=ENV)
+    inventory.state_dir = str(tmp_path / "state")  # maintenance windows stay out of the checkout's reports/out
+    return Context(inventory, docker_factory=lambda host: api, out=output.append,
                    confirm=lambda name, plan: None, audit_path=tmp_path / "audit.log",
                    bundle_dir=tmp_path / "bundle", sleep=clock.sleep, clock=clock)
 
@@ -265,6 +268,9 @@ def test_isolate_then_restore(ctx, api, output, tmp_path):
     assert "Container Status: running (healthy), 0 restarts" in report and "Resource Usage: CPU " in report
     assert "memory 200.0 MiB of 256.0 MiB (78.1 %)" in report
     assert SECRET not in report
+    window = WindowBook(tmp_path / "state").active()["engine:factor"]
+    assert (window.opened_by, window.until) == ("isolate-engine", None)
+    assert "restore with python -m remediation restore-engine factor" in window.reason
     with pytest.raises(RemediationError, match="already isolated"):
         procedures.isolate_engine(ctx, "factor", True)
 
@@ -273,6 +279,8 @@ def test_isolate_then_restore(ctx, api, output, tmp_path):
     assert api.changes == [("connect", "nautilus-factor-engine", "nautilus_nautilus-network",
                             ["nautilus-factor-engine", "factor-engine"]), ("start", "nautilus-factor-engine")]
     assert not (tmp_path / "isolation" / "factor.json").exists()
+    assert WindowBook(tmp_path / "state").active() == {}
+    assert "closed the maintenance window of factor: its checks judge it again" in output
     assert forbidden(api) == []
 
 
