@@ -86,6 +86,25 @@ def backup() -> Path:
     return final
 
 
+SCHEMA_WAIT_S = 30
+
+
+def wait_for_schema(timeout_s: float = SCHEMA_WAIT_S) -> None:
+    """Until the engines have made their tables: on new volumes PostgreSQL starts after the engines, which
+    retry their connection a few seconds later, and a backup taken before would hold no table of theirs."""
+    from .ownership import owned_container
+    from .stack import client
+    container = owned_container(client(), POSTGRES_CONTAINER)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        done = container.exec_run(["psql", "-U", "nautilus", "-d", "nautilus", "-tAc",
+                                   "SELECT to_regclass('public.engine_heartbeats') IS NOT NULL"])
+        if done.exit_code == 0 and done.output.strip() == b"t":
+            return
+        time.sleep(1)
+    raise LabError(f"the engines made no table in {timeout_s:.0f} s: no backup of an empty database")
+
+
 def _fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -106,6 +125,7 @@ def after_up(seconds: float) -> list[str]:
         log("backup of today present: none made")
     else:
         try:
+            wait_for_schema()
             said.append(f"backup written: {backup()}")
         except LabError as exc:
             log(f"ERROR {exc}")
