@@ -4,6 +4,7 @@ from collections import namedtuple
 import pytest
 
 from observation.redact import MASK, Redactor, redact, redact_text
+from observation.redis_bus import credentials_fix
 
 
 def test_mask_is_three_stars():
@@ -85,3 +86,67 @@ def test_non_strings_pass_through():
     assert redact({"count": 3, "ok": True, "none": None, "ratio": 0.5}) == \
         {"count": 3, "ok": True, "none": None, "ratio": 0.5}
     assert redact(42) == 42 and redact(None) is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("PASSWORD=two words", "PASSWORD=***"),
+    ("POSTGRES_PASSWORD=two words\nENGINE_NAME=risk", "POSTGRES_PASSWORD=***\nENGINE_NAME=risk"),
+    ("POSTGRES_PASSWORD=a,b;c&d", "POSTGRES_PASSWORD=***"),
+    ("POSTGRES_PASSWORD=it's mine", "POSTGRES_PASSWORD=***"),
+    ("POSTGRES_PASSWORD=two words DEBUG=1", "POSTGRES_PASSWORD=*** DEBUG=1"),
+    ("API_KEY=value DEBUG=1", "API_KEY=*** DEBUG=1"),
+    ('PASSWORD="two \\" words" DEBUG=1', "PASSWORD=*** DEBUG=1"),
+    ("PASSWORD='two words'", "PASSWORD=***"),
+    ("export TOKEN='a'\"'\"'b'", "export TOKEN=***"),
+    ("host=db password=abc dbname=n", "host=db password=*** dbname=n"),
+    ("host=db password='a \\' b' dbname=n", "host=db password=*** dbname=n"),
+    ('{"password": "a b"}', '{"password": ***}'),
+    ('{"api_key":"x\\"y","user":"u"}', '{"api_key":***,"user":"u"}'),
+    ("{'token': 'a b', 'user': 'u'}", "{'token': ***, 'user': 'u'}"),
+    ('{"Env": ["POSTGRES_PASSWORD=a b, c", "DEBUG=1"]}', '{"Env": ["POSTGRES_PASSWORD=***", "DEBUG=1"]}'),
+    ("https://h/login?password=x&y=1", "https://h/login?password=***&y=1"),
+    ("redis://u:a%20b@r:6379/0", "redis://u:***@r:6379/0"),
+    ("Authorization: Bearer a b c", "Authorization: ***"),
+])
+def test_secret_values_are_masked_whole(text, expected):
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("password: hunter2", "password: ***"),  # YAML: the key starts the line
+    ("  - PASSWORD: two words", "  - PASSWORD: ***"),
+    ("config client_secret: abc def", "config client_secret: ***"),
+    ("config db.password: abc", "config db.password: ***"),
+    ("config API-KEY: abc", "config API-KEY: ***"),
+    ('config password: "a b" more', "config password: ***"),
+    ('config "password": "a b"', 'config "password": ***'),
+])
+def test_key_colon_value_is_masked_where_it_cannot_be_prose(text, expected):
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "the inventory names no redis.password_env, so the suite sent no password: set redis.password_env to it",
+    "postgres password: set PW or PW_FILE (a file holding it)",
+    "rotate the token: then restart",
+    "check the secret NAUTILUS_POSTGRES_PASSWORD (or its _FILE)",
+])
+def test_prose_naming_a_secret_is_kept(text):
+    assert redact_text(text) == text
+
+
+def test_redact_known_masks_known_values_and_nothing_else():
+    r = Redactor(["hunter22", "pw"])
+    assert r.redact_known("PASSWORD=abc password: x hunter22 pw pwd") == "PASSWORD=abc password: x *** *** pwd"
+    assert Redactor().redact_known("Authorization: Bearer t0k") == "Authorization: Bearer t0k"
+
+
+@pytest.mark.parametrize("fix", [
+    credentials_fix(None), credentials_fix("NAUTILUS_REDIS_PASSWORD"),
+    "check the secret NAUTILUS_POSTGRES_PASSWORD (or its _FILE) against user 'nautilus''s password in PostgreSQL; "
+    "nothing to restart",
+])
+def test_the_suites_own_advice_is_shown_as_written(fix):
+    redactor = Redactor(["hunter22"])
+    assert redactor.redact_known(fix) == fix
+    assert redactor.redact_text(fix) == fix
