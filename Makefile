@@ -6,21 +6,26 @@ export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
 
 .PHONY: setup daily test report lab-up lab-down browser
 
+# The suite alone, for checking a deployment; the lab and the suite's own tests add their extras.
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[lab]'
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-%: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[$*]'
 	touch $@
 
 # The main job: the lab up, then the daily tier against it; the report path is printed at the end.
-daily: setup
+daily: $(VENV)/.installed-lab
 	$(PY) -m lab up
-	$(PY) -m pytest -m daily --inventory lab/inventory.yaml
+	$(PY) -m pytest -m daily --inventory=lab/inventory.yaml
 
 # The suite's own tests: unit tests, then the lab tests (which bring the lab up and down).
-test: setup browser
+test: $(VENV)/.installed-lab $(VENV)/.installed-test browser
 	$(PY) -m pytest tests
 
 # The report tests open the HTML and Allure reports in Debian's Chromium.
@@ -31,8 +36,8 @@ browser:
 report: setup
 	$(PY) -m reports.allure_report --tier $(or $(TIER),daily)
 
-lab-up: setup
+lab-up: $(VENV)/.installed-lab
 	$(PY) -m lab up
 
-lab-down: setup
+lab-down: $(VENV)/.installed-lab
 	$(PY) -m lab down

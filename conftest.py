@@ -1,5 +1,6 @@
 """Loads the suite's plugins: fixtures/ (options, inventory, clients, samples, verdicts) and reports/."""
 pytest_plugins = [
+    "fixtures.judgement",
     "fixtures.plugin",
     "fixtures.clients",
     "fixtures.prefetch",

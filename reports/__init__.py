@@ -1,1 +1,1 @@
-"""Report plugins. They read only the metadata a check attached (user_properties)."""
+"""Report plugins. They read the one record each check result carries (fixtures/record.py), nothing else."""

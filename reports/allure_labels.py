@@ -1,42 +1,39 @@
-"""What Allure shows of a check: labels, a guide link, short parameters, attachments, environment, categories.
+"""What Allure shows of a check, from its record: title, status, labels, guide link, parameters, attachments,
+environment and categories.
 
-Labels come from the check's `@check(...)` spec, so they exist before a test
-starts; what the check saw (evidence, measured values, the fix) is added
-when its report is made. The categories are data: `reports.allure_report`
-writes them into Allure 3's config, and this plugin writes the Allure 2 form
-(categories.json) beside the results.
+Every label is set when the check's report is made (`allure.dynamic`), from the
+`CheckRecord`; nothing is parsed from text. A blocked check and one in
+maintenance are skips for Allure as for pytest (fixtures/judgement.py makes
+them so before the report), with a `blocked_by` or `information` label. The
+categories are data: `reports.allure_report` writes them into Allure 3's
+config, and this plugin writes the Allure 2 form (categories.json) beside the
+results.
 
 >>> slug("Diagnostic Procedures > Risk Engine (8200) Diagnostics")
 'risk-engine-8200-diagnostics'
 >>> guide_link("troubleshooting-guide.md", "Common Issues & Solutions > Port Conflicts")
 'troubleshooting-guide.md#port-conflicts'
+>>> guide_link(None, "Common Issues & Solutions > Port Conflicts") is None
+True
 """
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import allure
 import pytest
 
-from fixtures.plugin import TARGET_PARAMS, engine_of, target_id, target_of
-from fixtures.spec import spec_of
-from fixtures.state import CHECK_RUN, INVENTORY, REDACTOR, SELECTED_ENGINES
-from observation.inventory import Engine, Inventory
-from observation.redact import Redactor
-from observation.targets import ContainerTarget, PortTarget, ServiceTarget
+from fixtures.record import CHECK_RUN, RUN_FACTS, CheckRecord, RunFacts, record_of
 
 from .plugin import run_name
 from .run import parse_stem
 
-DEFAULT_GUIDE_URL = "troubleshooting-guide.md"
 FAILING = ["failed", "broken"]  # a check that cannot observe raises, which Allure calls broken
 
-# Allure 3 categories (allurerc `categories`): the first rule that matches a failure takes it. Consequences
-# and blindness come first, so "engine down" holds only root causes. Check ids and areas are kept in step
-# with the registry by tests/unit/test_allure_labels.py.
+# Allure 3 categories (allurerc `categories`): the first rule that matches a result takes it. Check ids and areas
+# are kept in step with the registry by tests/unit/test_allure_labels.py.
 
 
 def one_of(*words: str) -> str:
@@ -46,24 +43,32 @@ def one_of(*words: str) -> str:
 DOWN = ("container-exists", "container-running", "container-healthy", "container-not-restart-looping",
         "container-not-oom-killed", "port-open")
 CATEGORIES = [
-    {"name": "Blocked by a root cause", "matchers": {"statuses": FAILING, "labels": {"blocked_by": "."}},
+    {"name": "Blocked by a root cause", "matchers": {"statuses": ["skipped"], "labels": {"blocked_by": "."}},
      "groupBy": [{"label": "blocked_by"}], "groupByMessage": False},
-    {"name": "Cannot observe", "matchers": {"statuses": FAILING, "trace": r"\] cannot observe: "}},
+    {"name": "In maintenance", "matchers": {"statuses": ["skipped"], "labels": {"information": "^maintenance$"}}},
     {"name": "Engine down", "matchers": {"statuses": FAILING, "labels": {
         "engine": ".", "check": one_of(*DOWN, "engine-health-answers", "engine-status-healthy")}},
      "groupBy": [{"label": "engine"}], "groupByMessage": False},
+    {"name": "Infrastructure down",
+     "matchers": [{"statuses": FAILING, "labels": {"area": one_of("infrastructure")}},
+                  {"statuses": FAILING, "labels": {"check": one_of(*DOWN)}}]},
+    {"name": "Cannot observe", "matchers": {"statuses": ["broken"]}},
     {"name": "Engine slow", "matchers": {"statuses": FAILING, "labels": {
         "engine": ".", "check": one_of("engine-health-latency", "analytics-calculation-time", "risk-check-time",
                                        "log-slow-operations")}},
      "groupBy": [{"label": "engine"}]},
-    {"name": "Infrastructure down",
-     "matchers": [{"statuses": FAILING, "labels": {"area": one_of("infrastructure")}},
-                  {"statuses": FAILING, "labels": {"check": one_of(*DOWN)}}]},
+    {"name": "Known error in the logs", "matchers": {"statuses": FAILING, "labels": {"check": one_of("log-known-errors")}}},
     {"name": "Maintenance due",
      "matchers": [{"statuses": FAILING, "labels": {"area": one_of("maintenance")}},
                   {"statuses": FAILING, "labels": {
                       "check": one_of("postgres-vacuum-recent", "postgres-dead-tuples", "docker-disk-reclaimable")}}]},
-    {"name": "Known error in the logs", "matchers": {"statuses": FAILING, "labels": {"check": one_of("log-known-errors")}}},
+    {"name": "Host resources", "matchers": {"statuses": FAILING, "labels": {"area": one_of("host", "resources")}}},
+    {"name": "Database", "matchers": {"statuses": FAILING, "labels": {"area": one_of("postgres")}}},
+    {"name": "Redis and the message bus", "matchers": {"statuses": FAILING, "labels": {
+        "area": one_of("redis", "messagebus")}}},
+    {"name": "Container set-up and restarts", "matchers": {"statuses": FAILING, "labels": {"area": one_of("containers")}}},
+    # Last: every other failure is a root cause too, and never lands in Allure's "Product errors".
+    {"name": "Other failing checks", "matchers": {"statuses": FAILING}},
 ]
 
 
@@ -71,10 +76,11 @@ def categories_allure2() -> list[dict]:
     """The rules Allure 2's categories.json can express: it matches messages and traces, never labels.
 
     >>> [c["name"] for c in categories_allure2()]
-    ['Blocked by a root cause', 'Cannot observe']
+    ['Blocked by a root cause', 'Cannot observe', 'Other failing checks']
     """
-    return [{"name": "Blocked by a root cause", "matchedStatuses": FAILING, "traceRegex": r"(?s).*\] blocked by .*"},
-            {"name": "Cannot observe", "matchedStatuses": FAILING, "traceRegex": r"(?s).*\] cannot observe: .*"}]
+    return [{"name": "Blocked by a root cause", "matchedStatuses": ["skipped"], "messageRegex": r"(?s).*\] blocked by .*"},
+            {"name": "Cannot observe", "matchedStatuses": ["broken"]},
+            {"name": "Other failing checks", "matchedStatuses": ["failed"]}]
 
 
 def slug(section: str) -> str:
@@ -83,21 +89,9 @@ def slug(section: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading).replace(" ", "-")
 
 
-def guide_link(guide_url: str, section: str) -> str:
-    return f"{guide_url}#{slug(section)}"
-
-
-def short_name(target) -> str:
-    """How a target reads as an Allure parameter (its repr is the whole inventory entry).
-
-    >>> short_name(Engine(name="risk", port=8200)), short_name(PortTarget(8200, "local", "127.0.0.1", "risk-engine"))
-    ('risk', '8200')
-    """
-    if isinstance(target, PortTarget):
-        return str(target.port)
-    if isinstance(target, (Engine, ContainerTarget, ServiceTarget)):
-        return target.name
-    return str(target)
+def guide_link(guide_url: str | None, section: str) -> str | None:
+    """The section's anchor in the guide; None without a guide URL (no link that leads nowhere)."""
+    return f"{guide_url}#{slug(section)}" if guide_url else None
 
 
 class Shown:
@@ -110,20 +104,28 @@ class Shown:
         return self.text
 
 
-def environment_lines(inventory: Inventory, *, tier: str, run_id: str | None, inventory_path: str | None,
-                      selected: list[str] | None, redactor: Redactor) -> list[str]:
-    """environment.properties of a run: what was checked, through the run's redactor."""
-    engines = inventory.engine_list(selected)
+def fenced(text: str) -> str:
+    """A Markdown code block that no backtick in the text can close early.
+
+    >>> fenced("run `x`")
+    '```\\nrun `x`\\n```'
+    """
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}\n{text}\n{fence}"
+
+
+def environment_lines(facts: RunFacts, *, tier: str, run_id: str | None, verdict: str) -> list[str]:
+    """environment.properties of a run: the verdict first, then what was checked, through the run's redactor."""
     values = {
+        "verdict": verdict,
         "tier": tier,
         "run_id": run_id or "",
-        "inventory": inventory_path or "(the guide's topology)",
-        "docker_hosts": ", ".join(f"{h.name}={h.url}" for h in inventory.hosts if h.docker) or "none",
-        "engine_hosts": ", ".join(sorted({e.host for e in engines})),
-        "engines": str(len(engines)),
-        "engines_selected": ", ".join(selected) if selected else "all",
+        "inventory": facts.inventory_path or "(the guide's topology)",
+        "docker_hosts": ", ".join(f"{name}={docker}" for name, _, docker in facts.hosts) or "none",
+        "engines": str(len(facts.engines)),
+        "engines_checked": ", ".join(facts.engines),
     }
-    return [f"{key}={_property(redactor.redact_text(value))}" for key, value in values.items()]
+    return [f"{key}={_property(facts.redactor.redact_text(value))}" for key, value in values.items()]
 
 
 def _property(value: str) -> str:
@@ -133,76 +135,62 @@ def _property(value: str) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("nautilus").addoption(
-        "--guide-url", metavar="URL", default=DEFAULT_GUIDE_URL,
-        help=f"the troubleshooting guide that Allure links each check's section to (default: {DEFAULT_GUIDE_URL})")
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Labels and the guide link from the check's spec, so they are there before a test starts."""
-    guide_url = config.getoption("guide_url")
-    for item in items:
-        spec = spec_of(item)
-        if spec is None:
-            continue
-        item.add_marker(allure.severity(allure.severity_level(spec.severity)))  # the suite uses Allure's words
-        item.add_marker(allure.label("check", spec.id))
-        item.add_marker(allure.label("area", spec.area))
-        for tier in spec.tiers:
-            item.add_marker(allure.label("tier", tier))
-        item.add_marker(allure.label("guide_section", spec.guide))
-        item.add_marker(allure.link(guide_link(guide_url, spec.guide), name=f"guide: {spec.guide}"))
-        engine = engine_of(target_of(item))
-        if engine:
-            item.add_marker(allure.label("engine", engine))
+        "--guide-url", metavar="URL", default=None,
+        help="where the troubleshooting guide is published: the HTML and Allure reports link each check's section "
+             "there (default: no links, the section is named)")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Short target parameters. Set before allure-pytest adds the long ones, which it then leaves alone; Allure 3
-    keys a test's history on these values, so they name the target (with its host when there are several)."""
-    if spec_of(item) is None or not hasattr(item, "callspec"):
-        return
-    host = target_id(item).partition("@")[2]
-    for name in TARGET_PARAMS:
-        if name in item.callspec.params:
-            value = short_name(item.callspec.params[name])
-            allure.dynamic.parameter(name, Shown(f"{value}@{host}" if host else value))
+    """Short target parameters. Set before allure-pytest adds the long ones (an inventory entry's repr), which it
+    then leaves alone; Allure 3 keys a test's history on these values, so they name the target."""
+    for name, value in getattr(getattr(item, "callspec", None), "params", {}).items():
+        short = getattr(value, "port", None) or getattr(value, "name", None) or value
+        host = getattr(value, "host", "")
+        allure.dynamic.parameter(name, Shown(str(short)))
+        if host and item.config.stash.get(RUN_FACTS, None) and len(item.config.stash[RUN_FACTS].hosts) > 1:
+            allure.dynamic.parameter("host", Shown(host))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        _describe(report)
+    record = record_of(report)
+    if record is not None:
+        describe(record, item.config.getoption("guide_url"))
     return report
 
 
-def _describe(report) -> None:
-    props = dict(report.user_properties)
-    if "check_id" not in props:
-        return
-    # The fix goes in the description too: it shows on the test page without opening an attachment.
-    lines = [props.get("title", "")]
-    if props.get("blocked_by"):
-        lines.append(f"Blocked by `{props['blocked_by']}`: fix that first.")
-    elif props.get("maintenance"):
-        lines.append(f"Not judged: {props['maintenance']}")
-    elif props.get("deploy"):
-        lines.append(f"Deploy: {props['deploy']} (information, not a failure)")
-    elif report.failed and props.get("remediation"):
-        lines.append(f"Remediation: `{props['remediation']}`")
-    allure.dynamic.description("\n\n".join(line for line in lines if line))
-    for key, value in report.user_properties:
-        if key.startswith("measured:"):
-            # Excluded from the history key: a latency that changes is the same test.
-            allure.dynamic.parameter(key.split(":", 1)[1], Shown(value), excluded=True)
-        elif key.startswith("evidence:"):
-            allure.attach(value, name=f"evidence: {key.split(':', 1)[1]}", attachment_type=allure.attachment_type.JSON)
-    if props.get("blocked_by"):
-        allure.dynamic.label("blocked_by", props["blocked_by"])
-    elif props.get("maintenance") or props.get("deploy"):
-        allure.dynamic.label("information", "maintenance" if props.get("maintenance") else "deploy")
-    elif report.failed and props.get("remediation"):
-        allure.attach(props["remediation"], name="remediation", attachment_type=allure.attachment_type.TEXT)
+def describe(record: CheckRecord, guide_url: str | None) -> None:
+    """Title, labels, link, description and attachments of one check's Allure result."""
+    allure.dynamic.title(f"{record.title} [{record.target_id or record.check_id}]")
+    allure.dynamic.severity(allure.severity_level(record.severity))  # the suite uses Allure's words
+    for name, value in (("check", record.check_id), ("area", record.area), ("guide_section", record.guide),
+                        ("engine", record.engine), ("host", record.host), ("target", record.target)):
+        if value:
+            allure.dynamic.label(name, value)
+    for tier in record.tiers:
+        allure.dynamic.label("tier", tier)
+    link = guide_link(guide_url, record.guide)
+    if link:
+        allure.dynamic.link(link, name=f"guide: {record.guide}")
+    lines = [record.title]
+    if record.outcome == "blocked":
+        allure.dynamic.label("blocked_by", record.blocked_by)
+        lines.append(f"Blocked by {record.blocked_by}: fix that first.")
+    elif record.outcome in ("maintenance", "deploy"):
+        allure.dynamic.label("information", record.outcome)
+        lines.append(f"{record.outcome.capitalize()}: {record.note} (information, not a failure)")
+    elif record.is_root_cause:
+        lines.append(f"Root cause: {record.headline}")
+        if record.fix:
+            lines.append("Fix:\n\n" + fenced(record.fix.line()))
+            allure.attach(record.fix.line(), name="fix", attachment_type=allure.attachment_type.TEXT)
+    allure.dynamic.description("\n\n".join(lines))
+    for name, value in record.measured.items():
+        # Excluded from the history key: a latency that changes is the same test.
+        allure.dynamic.parameter(name, Shown(value), excluded=True)
+    for name, value in record.evidence.items():
+        allure.attach(value, name=f"evidence: {name}", attachment_type=allure.attachment_type.JSON)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -228,12 +216,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     results = config.option.allure_report_dir
     if not results or hasattr(config, "workerinput") or not config.stash.get(CHECK_RUN, False):
         return
+    from .plugin import run_state
+    from .verdict import root_causes, verdict_line
+    state = run_state(config)
     out = Path(results)
     out.mkdir(parents=True, exist_ok=True)
     tier, run_id = parse_stem(out.name) or (None, None)
-    lines = environment_lines(config.stash[INVENTORY], tier=tier or run_name(config.option.markexpr), run_id=run_id,
-                              inventory_path=config.getoption("inventory") or os.environ.get("NAUTILUS_INVENTORY"),
-                              selected=config.stash.get(SELECTED_ENGINES, None),
-                              redactor=config.stash.get(REDACTOR, None) or Redactor())
+    records = state.records if state else []
+    causes = root_causes(records)
+    verdict = verdict_line(causes, records) + "".join(f"; {c.headline()}" for c in causes[:3])
+    lines = environment_lines(config.stash[RUN_FACTS], tier=tier or run_name(config.option.markexpr), run_id=run_id,
+                              verdict=verdict)
     (out / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "categories.json").write_text(json.dumps(categories_allure2(), indent=2) + "\n", encoding="utf-8")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from fixtures.state import OUT_DIR
+from observation.paths import OUT_DIR
 
 from .allure_labels import CATEGORIES
 from .run import parse_stem, shared_lock, write_atomically

@@ -7,11 +7,15 @@ reports directory (reports/out unless --reports-dir):
 - `<tier>-<id>-allure/`: Allure results (reports/allure_labels.py)
 - `<tier>-<id>.junit.xml`: JUnit XML (xunit2) for CI gates
 - `<tier>-<id>.json`: a JSON summary, one entry per check and target
-- shared, replaced atomically under a lock: `latest-<tier>.html`, `latest-<tier>.json`,
-  and `textfile/nautilus_<tier>.prom` for node_exporter's textfile collector
+- shared, replaced atomically under a lock: `latest-<tier>.html`, `latest-<tier>.json`, and for
+  node_exporter's textfile collector `textfile/nautilus_<tier>.prom` (the checks) and
+  `textfile/nautilus_<tier>_run.prom` (exit code, last run, last success)
 
-then prunes that tier's older runs (reports/retention.py). An --html,
---alluredir or --junitxml given on the command line wins over the default.
+then prunes that tier's older runs (reports/retention.py). A subset run (`-k`, `--engine`, `--lf`, node ids, a
+mark expression that is not a tier, a stop at the first failures) writes its own files as `<tier>-partial-<id>`
+and never touches the tier's shared files; `--collect-only` writes nothing; a run that cannot start (a bad
+inventory) still writes the tier's run file with its exit code and time. An --html, --alluredir or --junitxml
+given on the command line wins over the default.
 """
 from __future__ import annotations
 
@@ -23,13 +27,14 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.state import CHECK_RUN, GATE, OUT_DIR, is_check_run
+from fixtures.record import GATE, RUN_FACTS, START_ERROR, TIERS, CheckRecord, check_run, record_of
+from observation.paths import OUT_DIR
 
 from . import machine
 from .escalation import Failure, level_for
-from .results import CheckResult, deploy_line, in_maintenance
 from .retention import Policy, prune
 from .run import RunFiles, new_run_id, shared_lock, write_atomically
+from .verdict import Change, Cause, change_since, deploy_line, in_maintenance, root_causes, verdict_line
 
 RUN = pytest.StashKey["RunState"]()
 WORKER_ALLURE_DIR = "NAUTILUS_ALLURE_DIR"
@@ -37,30 +42,36 @@ STYLE = Path(__file__).with_name("html_style.css")
 
 
 class RunState:
-    """The run's files, its results as they arrive, and when it started."""
+    """The run's files, its records as they arrive, and when it started; registered on the controller only."""
 
-    def __init__(self, files: RunFiles, owns_html: bool):
+    def __init__(self, files: RunFiles, owns_html: bool, partial: str | None, previous: dict | None):
         self.files = files
         self.owns_html = owns_html  # the suite named the HTML report itself, so it is copied as the latest
+        self.partial = partial  # why this run is a subset of its tier; None for a whole tier
+        self.previous = previous  # the tier's previous complete run's summary, for what changed since
         self.started = time.time()
-        self.results: list[CheckResult] = []
+        self.records: list[CheckRecord] = []
         self._durations: dict[str, float] = {}
         self._main: dict[str, object] = {}
 
     def pytest_runtest_logreport(self, report) -> None:
-        """Every phase's time counts; the call phase (or a setup that failed or skipped) carries the verdict.
+        """Every phase's time counts; the report carrying the record (call, or a setup that did not pass) is kept.
 
-        Registered as a plugin on the controller only; under xdist it receives the workers' reports."""
+        Under xdist the controller receives the workers' reports here, records included."""
         self._durations[report.nodeid] = self._durations.get(report.nodeid, 0.0) + report.duration
-        if report.when == "call" or (report.when == "setup" and not report.passed):
+        if getattr(report, "nautilus", None):
             self._main[report.nodeid] = report
         if report.when != "teardown":
             return
         main, duration = self._main.pop(report.nodeid, None), self._durations.pop(report.nodeid, 0.0)
-        if main is None or "check_id" not in dict(main.user_properties):
-            return
-        self.results.append(CheckResult.from_properties(main.nodeid, main.outcome, duration, main.user_properties,
-                                                        str(main.longrepr) if main.longrepr else ""))
+        record = record_of(main) if main is not None else None
+        if record is not None:
+            self.records.append(record.with_duration(duration))
+
+    def verdict(self) -> tuple[list[Cause], Change]:
+        causes = root_causes(self.records)
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return causes, change_since(causes, self.previous, started)
 
 
 def run_name(markexpr: str) -> str:
@@ -73,6 +84,28 @@ def run_name(markexpr: str) -> str:
     return slug[:40] or "checks"
 
 
+def partial_reason(config: pytest.Config) -> str | None:
+    """Why the run is not its whole tier, or None: only a whole tier may speak for the tier's shared files."""
+    option = config.option
+    reasons = []
+    if option.markexpr not in TIERS:
+        reasons.append(f"-m {option.markexpr!r} is not one tier" if option.markexpr else "no tier (-m)")
+    if option.keyword:
+        reasons.append(f"-k {option.keyword!r}")
+    if config.getoption("engine"):
+        reasons.append("--engine " + " ".join(config.getoption("engine")))
+    if getattr(option, "lf", False):
+        reasons.append("--lf")
+    if getattr(option, "stepwise", False):
+        reasons.append("--stepwise")
+    if getattr(option, "deselect", None):
+        reasons.append("--deselect")
+    if config.args_source == pytest.Config.ArgsSource.ARGS and \
+            any(Path(a.split("::")[0]).resolve() != (config.rootpath / "checks").resolve() for a in config.args):
+        reasons.append("chosen test paths or node ids")
+    return ", ".join(reasons) or None
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nautilus-reports", "Nautilus reports")
     group.addoption("--reports-dir", metavar="DIR", default=None,
@@ -82,22 +115,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keep-days", metavar="D", type=float, default=30,
                     help="remove a tier's runs older than D days (0: no limit by age); default 30")
     group.addoption("--textfile-dir", metavar="DIR", default=None,
-                    help="where the Prometheus textfile goes (node_exporter --collector.textfile.directory); "
+                    help="where the Prometheus textfiles go (node_exporter --collector.textfile.directory); "
                          "default: <reports dir>/textfile")
+
+
+def out_dir(config: pytest.Config) -> Path:
+    return Path(config.getoption("reports_dir") or OUT_DIR).resolve()
+
+
+def textfile_dir(config: pytest.Config) -> Path:
+    return Path(config.getoption("textfile_dir") or out_dir(config) / "textfile")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     # tryfirst: pytest-html, allure and junitxml read their paths in their own configure.
-    if not is_check_run(config):
+    if not check_run(config) or config.option.collectonly:
         return
     if hasattr(config, "workerinput"):
         # xdist workers configure before they receive the controller's options,
         # so the results folder reaches them through the environment they inherit.
         config.option.allure_report_dir = config.option.allure_report_dir or os.environ.get(WORKER_ALLURE_DIR)
         return
-    out_dir = Path(config.getoption("reports_dir") or OUT_DIR).resolve()
-    files = RunFiles(out_dir, run_name(config.option.markexpr), new_run_id())
+    partial = partial_reason(config)
+    tier = run_name(config.option.markexpr)
+    files = RunFiles(out_dir(config), f"{tier}-partial" if partial else tier, new_run_id())
     owns_html = not config.option.htmlpath
     if owns_html:
         config.option.htmlpath = str(files.html)
@@ -108,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not config.option.xmlpath:
         config.option.xmlpath = str(files.junit)
     os.environ[WORKER_ALLURE_DIR] = config.option.allure_report_dir
-    config.stash[RUN] = RunState(files, owns_html)
+    config.stash[RUN] = RunState(files, owns_html, partial, machine.read_summary(files.out_dir / f"latest-{tier}.json"))
     config.pluginmanager.register(config.stash[RUN], "nautilus-run-state")
 
 
@@ -116,87 +158,130 @@ def run_state(config: pytest.Config) -> RunState | None:
     return config.stash.get(RUN, None)
 
 
+def junit_properties(config: pytest.Config, state: RunState) -> None:
+    """The run's verdict as JUnit testsuite properties (the xunit2 schema allows properties there, not per test)."""
+    from _pytest.junitxml import xml_key  # where record_testsuite_property adds its own
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    causes, _ = state.verdict()
+    for name, value in (("nautilus.tier", state.files.tier), ("nautilus.run_id", state.files.run_id),
+                        ("nautilus.verdict", verdict_line(causes, state.records)),
+                        *((f"nautilus.root_cause.{i}", f"{c.headline()} | fix: {c.fix_line()}")
+                          for i, c in enumerate(causes, 1))):
+        xml.add_global_property(name, value)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus):
-    yield  # pytest-html writes its file first
     state = run_state(session.config)
+    if state is not None:
+        junit_properties(session.config, state)  # before junitxml writes its file
+    yield  # pytest-html and junitxml write their files first
     if state is None:
         return
+    if session.shouldfail or session.shouldstop:
+        state.partial = state.partial or "stopped early (-x / --maxfail)"
     _write_run_outputs(session.config, state, int(exitstatus))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """A run that could not start (a bad inventory, a bad option of ours) still says so to alerting."""
+    problem = config.stash.get(START_ERROR, None)
+    if problem is None or hasattr(config, "workerinput") or config.option.markexpr not in TIERS:
+        return
+    tier, now = config.option.markexpr, time.time()
+    path = textfile_dir(config) / f"nautilus_{tier}_run.prom"
+    with shared_lock(out_dir(config)):
+        write_atomically(path, machine.run_textfile(tier=tier, finished=now, duration_s=0.0, exit_code=4,
+                                                    last_success=machine.previous_success(path, tier)))
 
 
 def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -> None:
     files, finished = state.files, time.time()
     duration = finished - state.started
+    causes, change = state.verdict()
+    gate = config.stash.get(GATE, None)
     artifacts = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir,
                  "junit": config.option.xmlpath, "json": str(files.summary)}
-    gate = config.stash.get(GATE, None)
-    document = machine.summary_document(state.results, tier=files.tier, run_id=files.run_id, started=state.started,
-                                        duration_s=duration, exit_code=exit_code,
-                                        inventory=config.getoption("inventory"), artifacts=artifacts,
-                                        wait_healthy=gate.summary() if gate else None)
+    document = machine.summary_document(
+        state.records, causes, change, tier=files.tier, run_id=files.run_id, started=state.started,
+        duration_s=duration, exit_code=exit_code, inventory=config.stash[RUN_FACTS].inventory_path,
+        artifacts=artifacts, partial=state.partial, wait_healthy=gate.summary() if gate else None,
+        rerun=rerun_command(config, causes), escalation=escalation_of(causes))
     machine.write_summary(files.summary, document)
-    textfile = Path(config.getoption("textfile_dir") or files.out_dir / "textfile") / f"nautilus_{files.tier}.prom"
+    if state.partial:
+        return  # a subset of the tier never speaks for it: no latest copy, no textfile, no last success
+    folder = textfile_dir(config)
+    checks_file, run_file = folder / f"nautilus_{files.tier}.prom", folder / f"nautilus_{files.tier}_run.prom"
     with shared_lock(files.out_dir):
         machine.write_summary(files.latest_summary, document)
         if state.owns_html and files.html.exists():
             write_atomically(files.latest_html, files.html.read_bytes())
-        last_success = machine.previous_success(textfile, files.tier)
-        write_atomically(textfile, machine.textfile(state.results, tier=files.tier, finished=finished,
-                                                    duration_s=duration, exit_code=exit_code,
-                                                    last_success=last_success))
+        write_atomically(checks_file, machine.checks_textfile(state.records, causes, tier=files.tier))
+        write_atomically(run_file, machine.run_textfile(
+            tier=files.tier, finished=finished, duration_s=duration, exit_code=exit_code,
+            last_success=machine.previous_success(run_file, files.tier)))
         prune(files.out_dir, files.tier, Policy(config.getoption("keep_runs"), config.getoption("keep_days")))
 
 
+def escalation_of(causes: list[Cause]) -> str | None:
+    escalation = level_for([Failure(r.check_id, r.area, r.severity, r.engine) for c in causes for r in c.records])
+    return escalation.line() if escalation else None
+
+
+def rerun_command(config: pytest.Config, causes: list[Cause]) -> str | None:
+    """The command that reruns only the root causes, with the run's inventory."""
+    if not causes:
+        return None
+    inventory = config.stash[RUN_FACTS].inventory_path
+    nodeids = [n for c in causes for n in (r.nodeid for r in c.records)]
+    return ("python -m pytest" + (f" --inventory={inventory}" if inventory else "")
+            + " " + " ".join(shlex.quote(n) for n in nodeids))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    if not config.stash.get(CHECK_RUN, False):
-        return
     state = run_state(config)
-    results = state.results if state else []
-    roots = [r for r in results if r.is_root_cause]
-    blocked = [r for r in results if r.outcome == "blocked"]
-    if roots:
-        terminalreporter.section(f"root causes ({len(roots)}): fix these first", sep="=", red=True, bold=True)
-        for r in roots:
-            terminalreporter.write_line(f"{r.label} ({r.severity}): {r.cause.splitlines()[0] if r.cause else ''}")
-            terminalreporter.write_line(f"    fix: {r.remediation or 'none named: see the guide section'}"
-                                        f"   guide: {r.guide}")
+    if state is None:
+        return
+    records = state.records
+    causes, change = state.verdict()
+    write = terminalreporter.write_line
+    if causes:
+        terminalreporter.section(f"root causes ({len(causes)}): fix these first", sep="=", red=True, bold=True)
+        for cause in causes:
+            write(cause.headline())
+            for also in cause.also:
+                write(f"    also failing on it: {also.label}: {also.headline}")
+            write(f"    fix: {cause.fix_line()}   guide: {cause.main.guide}")
+    blocked = [r for r in records if r.outcome == "blocked"]
     if blocked:
         by_root: dict[str, list[str]] = {}
         for r in blocked:
-            by_root.setdefault(r.blocked_by or "?", []).append(r.label)
+            by_root.setdefault(r.blocked_by, []).append(r.label)
         terminalreporter.section(f"blocked by those causes ({len(blocked)}): no fix of their own", sep="-")
         for root, names in sorted(by_root.items()):
             shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
-            terminalreporter.write_line(f"{root} blocks {len(names)}: {shown}")
-    if roots:
-        terminalreporter.write_line(rerun_command(config.getoption("inventory"), [r.nodeid for r in roots]))
-    windows, deployed, gate = in_maintenance(results), deploy_line(results), config.stash.get(GATE, None)
+            write(f"{root} blocks {len(names)}: {shown}")
+    if causes:
+        write(f"rerun only the root causes: {rerun_command(config, causes)}")
+        terminalreporter.section("escalation (the guide's levels)")
+        write(escalation_of(causes))
+    windows, deployed, gate = in_maintenance(records), deploy_line(records), config.stash.get(GATE, None)
     if windows or deployed or gate:
         terminalreporter.section("information: neither fails the run nor pages", sep="-")
     if gate:
-        terminalreporter.write_line(gate.line())
+        write(gate.line())
     for window, count in windows.items():
-        terminalreporter.write_line(f"{window} ({count} check{'s' * (count != 1)} not judged)")
+        write(f"{window} ({count} check{'s' * (count != 1)} not judged)")
     if deployed:
-        terminalreporter.write_line(deployed)
-    escalation = level_for([Failure(r.check_id, r.area, r.severity, r.engine) for r in roots])
-    if escalation:
-        terminalreporter.section("escalation (the guide's levels)")
-        terminalreporter.write_line(escalation.line())
-    if state:
-        terminalreporter.write_line(f"run id: {state.files.run_id}")
-        terminalreporter.write_line(f"HTML report: {config.option.htmlpath}")
-        terminalreporter.write_line(f"Allure results: {config.option.allure_report_dir}")
-        terminalreporter.write_line(f"JUnit XML: {config.option.xmlpath}")
-        terminalreporter.write_line(f"JSON summary: {state.files.summary}")
-
-
-def rerun_command(inventory: str | None, nodeids: list[str]) -> str:
-    """
-    >>> rerun_command("lab/inventory.yaml", ["checks/test_ports.py::test_port_open[port-8200]"])
-    "rerun only the root causes: python -m pytest --inventory=lab/inventory.yaml 'checks/test_ports.py::test_port_open[port-8200]'"
-    """
-    return ("rerun only the root causes: python -m pytest" + (f" --inventory={inventory}" if inventory else "")
-            + " " + " ".join(shlex.quote(n) for n in nodeids))
-
+        write(deployed)
+    if not state.partial:
+        for line in change.lines():
+            write(f"since the previous {state.files.tier} run: {line}")
+    write(f"run id: {state.files.run_id}" + (f" (a partial run: {state.partial}; the tier's textfile and latest "
+                                             "report are left as they were)" if state.partial else ""))
+    write(f"HTML report: {config.option.htmlpath}")
+    write(f"Allure results: {config.option.allure_report_dir}")
+    write(f"JUnit XML: {config.option.xmlpath}")
+    write(f"JSON summary: {state.files.summary}")

@@ -110,12 +110,18 @@ def derived_inventory(tmp_path: Path, thresholds: dict | None = None, **changes)
 @dataclass
 class CheckRun:
     returncode: int
-    outcomes: dict[str, str]   # "test_name[param]" -> passed | failed | error | skipped
+    outcomes: dict[str, str]   # "test_name[param]" -> passed | failed | blocked | error | skipped
     messages: dict[str, str]
     output: str
 
     @property
     def failed(self) -> set[str]:
+        """What did not pass for a reason to act on: root causes and what they block."""
+        return {name for name, outcome in self.outcomes.items() if outcome in ("failed", "error", "blocked")}
+
+    @property
+    def roots(self) -> set[str]:
+        """What JUnit counts as failures: the root causes alone."""
         return {name for name, outcome in self.outcomes.items() if outcome in ("failed", "error")}
 
 
@@ -142,8 +148,10 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
             for tag in ("failure", "error", "skipped"):
                 node = case.find(tag)
                 if node is not None:
-                    outcome = {"failure": "failed"}.get(tag, tag)
                     messages[name] = node.get("message", "") + "\n" + (node.text or "")
+                    # A blocked check is a skip for JUnit (no failure of its own); its message names the cause.
+                    outcome = "blocked" if tag == "skipped" and "] blocked by " in messages[name] else \
+                        {"failure": "failed"}.get(tag, tag)
                     break
             outcomes[name] = outcome
     return CheckRun(done.returncode, outcomes, messages, done.stdout + done.stderr)

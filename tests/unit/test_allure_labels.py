@@ -10,18 +10,10 @@ import pytest
 
 import checks
 from fixtures.spec import REGISTRY
-from observation.inventory import DockerHost, Engine, Inventory
+from fixtures.record import RunFacts
 from observation.redact import Redactor
-from observation.targets import ContainerTarget, PortTarget, ServiceTarget
 from reports import allure_labels
-from reports.allure_labels import (
-    CATEGORIES,
-    categories_allure2,
-    environment_lines,
-    guide_link,
-    short_name,
-    slug,
-)
+from reports.allure_labels import CATEGORIES, categories_allure2, environment_lines, fenced, guide_link, slug
 from reports.allure_report import Unavailable, config_text, latest_results
 
 
@@ -37,16 +29,21 @@ def test_slug_is_githubs_heading_anchor(section, anchor):
     assert slug(section) == anchor
 
 
-def test_guide_link_joins_url_and_anchor():
+def test_guide_link_joins_url_and_anchor_and_is_none_without_a_url():
     assert guide_link("https://wiki.example/guide.md", "A > Port Conflicts") == "https://wiki.example/guide.md#port-conflicts"
+    assert guide_link(None, "A > Port Conflicts") is None  # no link to a guide that is not shipped
 
 
-def test_short_names_of_every_target_kind():
-    assert short_name(Engine(name="risk", port=8200)) == "risk"
-    assert short_name(ContainerTarget("nautilus-risk-engine", "local", "risk")) == "nautilus-risk-engine"
-    assert short_name(PortTarget(8200, "local", "127.0.0.1", "risk-engine")) == "8200"
-    assert short_name(ServiceTarget("backend", "local", "http://127.0.0.1:8001/health", None)) == "backend"
+def test_shown_values_print_without_quotes():
     assert repr(allure_labels.Shown("8200")) == "8200"  # allure-pytest shows repr(): no quotes, no dataclass dump
+
+
+@pytest.mark.parametrize("text", ["python -m remediation x", "run `docker ps`", "a ``` b", "````"])
+def test_a_fix_is_one_fenced_block_whatever_backticks_it_holds(text):
+    block = fenced(text)
+    fence = block.split("\n", 1)[0]
+    assert set(fence) == {"`"} and block.endswith("\n" + fence) and block[len(fence) + 1:-len(fence) - 1] == text
+    assert fence not in text
 
 
 def _all_checks():
@@ -63,48 +60,40 @@ def test_categories_name_only_real_checks_and_areas():
     for rule in CATEGORIES:
         matchers = rule["matchers"] if isinstance(rule["matchers"], list) else [rule["matchers"]]
         for matcher in matchers:
-            assert set(matcher["statuses"]) <= {"failed", "broken"}
+            assert set(matcher["statuses"]) <= {"failed", "broken", "skipped"}
             labels = matcher.get("labels", {})
             if "check" in labels:
                 named += re.fullmatch(r"\^\((.*)\)\$", labels["check"]).group(1).split("|")
             if "area" in labels:
                 assert set(re.fullmatch(r"\^\((.*)\)\$", labels["area"]).group(1).split("|")) <= areas
     assert named and set(named) <= set(registry), sorted(set(named) - set(registry))
-    assert [rule["name"] for rule in CATEGORIES] == [
-        "Blocked by a root cause", "Cannot observe", "Engine down", "Engine slow", "Infrastructure down",
-        "Maintenance due", "Known error in the logs"]
 
 
-def test_category_patterns_match_the_suites_own_messages():
-    # The messages fixtures/plugin.py writes for blocked and unobservable checks.
+def test_every_failure_has_a_category_and_skips_only_blocked_or_maintenance():
+    """Allure files a failure no category takes under "Product errors": the last rule takes every one."""
+    last = CATEGORIES[-1]["matchers"]
+    assert set(last["statuses"]) == {"failed", "broken"} and "labels" not in last
+    skips = [r for r in CATEGORIES for m in (r["matchers"] if isinstance(r["matchers"], list) else [r["matchers"]])
+             if "skipped" in m["statuses"]]
+    assert [r["name"] for r in skips] == ["Blocked by a root cause", "In maintenance"]
+
+
+def test_allure2_categories_match_the_suites_own_blocked_message():
     blocked = "[risk-engine] blocked by container-running[nautilus-risk-engine]: fix that first; this check saw: x"
-    unseen = "[risk-engine] cannot observe: redis at 127.0.0.1:6379 refused the connection"
-    cannot = next(rule for rule in CATEGORIES if rule["name"] == "Cannot observe")
-    assert re.search(cannot["matchers"]["trace"], unseen) and not re.search(cannot["matchers"]["trace"], blocked)
-    java_like = {c["name"]: re.compile(c["traceRegex"]) for c in categories_allure2()}  # Allure 2 matches whole text
-    assert java_like["Blocked by a root cause"].fullmatch(blocked + "\nmore")
-    assert java_like["Cannot observe"].fullmatch("trace\n" + unseen)
-    assert not java_like["Cannot observe"].fullmatch(blocked)
+    java_like = {c["name"]: re.compile(c["messageRegex"]) for c in categories_allure2() if "messageRegex" in c}
+    assert java_like["Blocked by a root cause"].fullmatch(blocked)
 
 
-def test_environment_lines_are_redacted_and_name_the_target():
-    inventory = Inventory(hosts=[DockerHost(name="trading-1", url="ssh://ops:hunter22@10.0.0.5")],
-                          engines={"risk": Engine(name="risk", port=8200), "ml": Engine(name="ml", port=8400)})
-    lines = environment_lines(inventory, tier="daily", run_id="20261125-101500-a1b2c3",
-                              inventory_path="/etc/nautilus/inventory.yaml", selected=None,
-                              redactor=Redactor(["hunter22"]))
+def test_environment_lines_are_redacted_and_lead_with_the_verdict():
+    facts = RunFacts(inventory_path="/etc/nautilus/inventory.yaml",
+                     hosts=(("trading-1", "10.0.0.5", "ssh://ops:hunter22@10.0.0.5 (from hosts[0].url)"),),
+                     engines=("risk", "ml"), redactor=Redactor(["hunter22"]))
+    lines = environment_lines(facts, tier="daily", run_id="20261125-101500-a1b2c3", verdict="1 root cause")
     text = "\n".join(lines)
-    assert "hunter22" not in text
+    assert "hunter22" not in text and lines[0] == "verdict=1 root cause"
     assert "tier=daily" in lines and "run_id=20261125-101500-a1b2c3" in lines and "engines=2" in lines
-    assert "engine_hosts=trading-1" in lines and "inventory=/etc/nautilus/inventory.yaml" in lines
+    assert "engines_checked=risk, ml" in lines and "inventory=/etc/nautilus/inventory.yaml" in lines
     assert all(re.fullmatch(r"[a-z_]+=[^\n]*", line) for line in lines)
-
-
-def test_environment_selected_engines_count():
-    inventory = Inventory(engines={"risk": Engine(name="risk", port=8200), "ml": Engine(name="ml", port=8400)})
-    lines = environment_lines(inventory, tier="daily", run_id=None, inventory_path=None, selected=["risk"],
-                              redactor=Redactor())
-    assert "engines=1" in lines and "engines_selected=risk" in lines and "inventory=(the guide's topology)" in lines
 
 
 def test_config_is_a_module_of_plain_data(tmp_path):
