@@ -8,6 +8,12 @@ Installs the pinned Allure 3 (reports/allure/package-lock.json) with `npm ci`
 on first use, writes the build's config as `reports/out/<stem>-allurerc.mjs`
 (categories, history, a single-file report so it opens from file:// as well
 as from a web server), and generates `reports/out/<stem>-allure-report/`.
+The report's name is the run's verdict (the `verdict` line of the results'
+environment.properties), so the overview leads with the root causes and not
+only with Allure's success rate, which leaves skipped results (blocked, in
+maintenance) out; the page opens at its top, where that name is. Allure's
+analytics tag is cut from the page: opened from file:// or a web server, the
+report loads nothing from any other host.
 Each build appends to `reports/out/allure-history-<tier>.jsonl`, so trends span runs;
 `reports/out/allure-latest-<tier>/index.html` is the newest report.
 Exit 2 with one line when node/npm or the results are missing.
@@ -16,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +40,36 @@ ALLURE_DIR = Path(__file__).resolve().parent / "allure"
 ALLURE_BIN = ALLURE_DIR / "node_modules" / ".bin" / "allure"
 INSTALL_TIMEOUT_S = 600
 GENERATE_TIMEOUT_S = 300
+NAME_LIMIT = 300  # the overview's heading stays a few lines; the Metadata's verdict keeps the whole line
+
+# Allure 3.18's awesome plugin writes Google's tag loader into every report (analyticsEnable is hard-coded) and has
+# no option to leave it out (allure3 issue #476, PR #784 still open): a config key Allure does not know makes
+# `generate` fail, and Allure 2's ALLURE_NO_ANALYTICS is honoured only by the allure2 plugin. So the block is cut
+# from the generated page.
+ANALYTICS = re.compile(r'<script async src="https://www\.googletagmanager\.com/gtag/js\?id=[^"]*"></script>\s*'
+                       r'<script>(?:(?!</script>).)*?\bgtag\((?:(?!</script>).)*?</script>\s*', re.S)
+# Whatever the page would still fetch by markup from a host. The single file's own parts are data: URLs, and the
+# results are base64 inside them, so nothing a check reported can look like a tag here.
+REMOTE_LOAD = re.compile(r'<(?:script|link|img|iframe|frame|embed|object|source|audio|video|track|image)\b[^>]*?'
+                         r'\b(?:src|href|data|srcset|poster)\s*=\s*["\']?\s*((?:https?:)?//[^"\'\s>]*)', re.I)
+
+# Allure 3.18 focuses the tree's first test once it renders and, when that row sits low in the window (a failing run
+# on a laptop screen), scrolls it to the middle: the report's name, which is the verdict, leaves the first screen.
+# Until the reader scrolls, types or clicks, the tree's pane stays at its top; a link to one test keeps its scroll.
+FIRST_SCREEN = """<script>
+(() => {
+  if (location.hash.length > 2) return;
+  let reading = false;
+  for (const type of ["wheel", "keydown", "pointerdown", "touchstart"]) {
+    addEventListener(type, () => { reading = true; }, {capture: true, passive: true});
+  }
+  addEventListener("scroll", (event) => {
+    const pane = event.target;
+    if (!reading && pane instanceof HTMLElement && pane.hasAttribute("data-tree-scroll-container")) pane.scrollTop = 0;
+  }, {capture: true, passive: true});
+})();
+</script>
+"""
 
 
 class Unavailable(Exception):
@@ -45,6 +83,73 @@ def latest_results(out_dir: Path, tier: str) -> Path:
     if not runs:
         raise Unavailable(f"no Allure results of tier {tier!r} in {out_dir}: run `pytest -m {tier}` first")
     return max(runs)[1]
+
+
+def properties(text: str) -> dict[str, str]:
+    """A .properties file's keys and values, read as Java (and Allure) reads them.
+
+    >>> properties("# a comment\\nverdict = 1 root cause (critical first)\\ntier:daily\\n")
+    {'verdict': '1 root cause (critical first)', 'tier': 'daily'}
+    """
+    values: dict[str, str] = {}
+    logical = ""
+    for raw in text.splitlines():
+        line = raw.lstrip() if not logical else raw.lstrip(" \t\f")
+        if not logical and (not line or line[0] in "#!"):
+            continue
+        trailing = len(line) - len(line.rstrip("\\"))
+        if trailing % 2:  # an odd run of backslashes continues the line
+            logical += line[:-1]
+            continue
+        logical += line
+        key = re.match(r"(?:[^\\=:\s]|\\.)*", logical).group(0)
+        value = re.sub(r"^\s*[=:]?\s*", "", logical[len(key):], count=1)
+        values[_unescape(key)] = _unescape(value)
+        logical = ""
+    return values
+
+
+def _unescape(text: str) -> str:
+    escapes = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+    return re.sub(r"\\(u[0-9a-fA-F]{4}|.)",
+                  lambda m: chr(int(m[1][1:], 16)) if len(m[1]) == 5 else escapes.get(m[1], m[1]), text)
+
+
+def run_verdict(results: Path) -> str | None:
+    """The run's verdict and first root causes, as the suite wrote them beside the results."""
+    env = results / "environment.properties"
+    if not env.is_file():
+        return None
+    return properties(env.read_text(encoding="utf-8", errors="replace")).get("verdict") or None
+
+
+def report_name(tier: str, run_id: str, verdict: str | None) -> str:
+    """The overview's heading (and the page's title): the verdict, since a lead reads that line first.
+
+    >>> report_name("daily", "20261125-101500-a1b2c3", "1 root cause (critical first), 17 checks blocked by them")
+    'Nautilus health daily: 1 root cause (critical first), 17 checks blocked by them'
+    >>> report_name("daily", "20261125-101500-a1b2c3", None)
+    'Nautilus health: daily (20261125-101500-a1b2c3)'
+    """
+    if not verdict:
+        return f"Nautilus health: {tier}" + (f" ({run_id})" if run_id else "")
+    name = f"Nautilus health {tier}: {' '.join(verdict.split())}"
+    return name if len(name) <= NAME_LIMIT else name[:NAME_LIMIT - 1].rstrip() + "\u2026"
+
+
+def offline(html: str) -> str:
+    """The report's page without Allure's analytics tag; refused when it would still load anything from a host."""
+    html = ANALYTICS.sub("", html, count=1)
+    remote = REMOTE_LOAD.search(html)
+    if remote:
+        raise RuntimeError(f"the generated report would load {remote[1]}: not published, since it must open "
+                           "without any other host (see ANALYTICS in reports/allure_report.py)")
+    return html
+
+
+def verdict_first(html: str) -> str:
+    """The report's page opening at its top, where the verdict is (FIRST_SCREEN runs before Allure's own scripts)."""
+    return html.replace("</head>", FIRST_SCREEN + "</head>", 1)
 
 
 def config_text(*, name: str, output: Path, history: Path) -> str:
@@ -84,24 +189,33 @@ def build(results: Path, out_dir: Path, tier: str) -> tuple[Path, Path]:
     report_dir = out_dir / f"{stem}-allure-report"
     config = out_dir / f"{stem}-allurerc.mjs"
     history = out_dir / f"allure-history-{tier}.jsonl"
-    name = f"Nautilus health: {tier}" + (f" ({run_id})" if run_id else "")
+    name = report_name(tier, run_id, run_verdict(results))
     config.write_text(config_text(name=name, output=report_dir, history=history), encoding="utf-8")
     # Builds of one tier take turns: each reads the history and appends its own entry. A lock of its own,
     # since generating takes seconds and the shared lock is kept short for the check runs' writers.
     with FileLock(str(out_dir / f".allure-history-{tier}.lock"), timeout=GENERATE_TIMEOUT_S):
-        done = _run([str(allure), "generate", "--config", str(config), str(results)], out_dir, GENERATE_TIMEOUT_S)
+        # The opt-out Allure 2 honours and the pending Allure 3 option reads as well: once a release honours it,
+        # the page comes without the tag and `offline` finds nothing to cut.
+        done = _run([str(allure), "generate", "--config", str(config), str(results)], out_dir, GENERATE_TIMEOUT_S,
+                    env={**os.environ, "ALLURE_NO_ANALYTICS": "true"})
     index = report_dir / "index.html"
     if done.returncode != 0 or not index.exists():
         raise RuntimeError(f"allure generate failed for {results}: {_last_line(done)}")
+    try:
+        page = verdict_first(offline(index.read_text(encoding="utf-8"))).encode("utf-8")
+    except RuntimeError:
+        index.unlink()  # nobody opens by mistake a page that would call a host
+        raise
+    write_atomically(index, page)
     latest = out_dir / f"allure-latest-{tier}" / "index.html"
     with shared_lock(out_dir):
-        write_atomically(latest, index.read_bytes())  # a single file: the copy is the whole report
+        write_atomically(latest, page)  # a single file: the copy is the whole report
     return index, latest
 
 
-def _run(cmd: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"{Path(cmd[0]).name} {cmd[1]} took longer than {timeout:g} s") from None
 

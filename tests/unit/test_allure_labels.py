@@ -14,7 +14,8 @@ from fixtures.record import RunFacts
 from observation.redact import Redactor
 from reports import allure_labels
 from reports.allure_labels import CATEGORIES, categories_allure2, environment_lines, fenced, guide_link, slug
-from reports.allure_report import Unavailable, config_text, latest_results
+from reports.allure_report import (NAME_LIMIT, Unavailable, config_text, latest_results, offline, properties,
+                                   report_name, run_verdict, verdict_first)
 
 
 @pytest.mark.parametrize("section, anchor", [
@@ -102,6 +103,79 @@ def test_config_is_a_module_of_plain_data(tmp_path):
     assert body["categories"]["rules"] == CATEGORIES
     assert body["historyPath"] == str(tmp_path / "h.jsonl")
     assert body["plugins"]["awesome"]["options"]["singleFile"] is True
+    assert body["plugins"]["awesome"]["options"]["reportName"] == body["name"] == "Nautilus health: daily"
+    # Allure refuses keys it does not know: there is no analytics switch to set here (see ANALYTICS)
+    assert set(body) == {"name", "output", "historyPath", "appendHistory", "categories", "plugins"}
+
+
+def test_report_name_leads_with_the_verdict_and_stays_a_heading():
+    verdict = ("1 root cause (critical first), 17 checks blocked by them; "
+               "container-running[nautilus-risk-engine] (critical)")
+    assert report_name("daily", "20261125-101500-a1b2c3", verdict) == f"Nautilus health daily: {verdict}"
+    assert report_name("weekly", "", None) == "Nautilus health: weekly"
+    long = report_name("daily", "x", "3 root causes; " + "a finding\n" * 100)
+    assert len(long) == NAME_LIMIT and long.endswith("\u2026") and "\n" not in long
+
+
+def test_the_verdict_is_read_back_as_the_run_wrote_it(tmp_path):
+    facts = RunFacts(inventory_path="C:\\nautilus\\inventory.yaml", hosts=(), engines=(), redactor=Redactor([]))
+    verdict = "1 root cause (critical first); disk-free[C:\\data] (critical): 2 % free\nsecond line"
+    lines = environment_lines(facts, tier="daily", run_id="r", verdict=verdict)
+    (tmp_path / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_verdict(tmp_path) == verdict.replace("\n", " ")
+    assert properties((tmp_path / "environment.properties").read_text())["inventory"] == "C:\\nautilus\\inventory.yaml"
+    (tmp_path / "environment.properties").write_text("tier=daily\n", encoding="utf-8")
+    assert run_verdict(tmp_path) is None and run_verdict(tmp_path / "missing") is None
+
+
+def test_properties_read_as_java_reads_them():
+    text = ("  # comment\n! also a comment\n\nverdict : two\\\n    lines\nkey\\ with\\ space=v\\u00e9\n"
+            "a\\=b=c\nempty\n")
+    assert properties(text) == {"verdict": "twolines", "key with space": "v\u00e9", "a=b": "c", "empty": ""}
+
+
+# The analytics block exactly as Allure 3.18's awesome plugin writes it into index.html.
+ALLURE_PAGE = """<!DOCTYPE html><html dir="ltr" lang="en"><head><meta charset="utf-8"><title> r </title>
+<link rel="icon" href="data:image/svg+xml;base64,PHN2Zz4="><link rel="stylesheet" href="data:text/css;base64,Ym9keXt9">
+</head><body><div id="app"></div><a href="https://allurereport.org">Allure Report</a>
+<script src="data:text/javascript;base64,Ly8gYXBw"></script>
+    <script async src="https://www.googletagmanager.com/gtag/js?id=G-LNDJ3J7WT0"></script>
+    <script>
+        window.dataLayer = window.dataLayer || [];
+        function gtag(){dataLayer.push(arguments);}
+        gtag('js', new Date());
+        gtag('config', 'G-LNDJ3J7WT0', {
+          "report": "awesome",
+          "allureVersion": "3.18.0",
+          "reportUuid": "0eaef207-4d60-4ee2-8c23-e9004ffa7042",
+          "single_file": "true"
+        });
+    </script>
+    <script async>window.allureReportDataReady = true;</script>
+</body></html>"""
+
+
+def test_offline_cuts_allures_analytics_and_keeps_the_rest():
+    page = offline(ALLURE_PAGE)
+    assert "googletagmanager" not in page and "gtag" not in page and "dataLayer" not in page
+    assert page.count("<script") == 2 and "window.allureReportDataReady = true" in page
+    assert '<a href="https://allurereport.org">' in page  # a link is followed only when clicked
+    assert offline(page) == page  # a page without the tag (a later Allure honouring the opt-out) is left alone
+
+
+@pytest.mark.parametrize("markup", ['<link rel="stylesheet" href="https://fonts.example/inter.css">',
+                                    "<script src=//cdn.example/a.js></script>",
+                                    "<img alt='' SRC='http://tracker.example/p.gif'>",
+                                    '<iframe src="https://example.org/"></iframe>'])
+def test_offline_refuses_a_page_that_would_still_load_from_a_host(markup):
+    with pytest.raises(RuntimeError, match="would load"):
+        offline(ALLURE_PAGE.replace("</body>", markup + "</body>"))
+
+
+def test_the_page_opens_at_its_verdict_before_allures_scripts_run():
+    page = verdict_first(offline(ALLURE_PAGE))
+    assert page.count("data-tree-scroll-container") == 1
+    assert page.index("data-tree-scroll-container") < page.index("</head>") < page.index('<script src="data:')
 
 
 def test_latest_results_is_the_newest_run_of_the_tier(tmp_path):
