@@ -191,11 +191,12 @@ def test_websocket_connections(engine, endpoint_samples, inventory, verdict):
     count = figures.connections
     verdict.measured("active_connections", f"{count:g}")
     level = "CRITICAL" if count >= critical else "WARNING"
+    if count >= warning:
+        verdict.advise("scale the WebSocket engine (docker-compose up --scale websocket-engine=3), pool connections, "
+                       "balance the load")
     verdict.expect(count < warning,
                    expected=f"fewer than {warning} active connections (WARNING from {warning}, CRITICAL at {critical})",
-                   seen=f"{count:g} active connections from {figures.source} ({level}, the engine nears its limit); "
-                        "fix: scale the WebSocket engine (docker-compose up --scale websocket-engine=3), "
-                        "pool connections, balance the load")
+                   seen=f"{count:g} active connections from {figures.source} ({level}, the engine nears its limit)")
 
 
 @check("websocket-messages-flowing", "Messages flow to connected WebSocket clients", tiers=DAILY,
@@ -206,8 +207,8 @@ def test_websocket_messages_flowing(engine, endpoint_samples, verdict):
     if figures.connections <= 0:
         pytest.skip("no active WebSocket connection: no message is due, nothing to judge")
     if figures.rate is None:
-        raise Unobservable(f"{figures.source} gives no messages per second (name metrics messages and uptime, "
-                           "or serve /websocket/stats)")
+        verdict.advise("name the metrics messages and uptime in the inventory, or serve /websocket/stats")
+        raise Unobservable(f"{figures.source} gives no messages per second")
     verdict.measured("messages_per_second", figures.rate)
     verdict.expect(figures.rate > 0,
                    expected=f"messages flowing to the {figures.connections:g} connected clients (more than 0 per second)",
@@ -235,6 +236,8 @@ def test_engine_reaches_redis(engine, engine_reach, verdict):
        needs=("container-running", "container-running@postgres"))
 def test_engine_reaches_postgres(engine, engine_reach, verdict):
     result = reach(engine, engine_reach, "postgres", verdict)
+    if not result.ok:
+        verdict.advise("check that the engine shares PostgreSQL's network and that postgres.internal_host names it; "
+                       "if PostgreSQL is down, start it (docker-compose restart postgres)")
     verdict.expect(result.ok, expected=f"a TCP connection from {engine.container} to {result.address}",
-                   seen=f"{result.line()}; fix: start PostgreSQL (docker-compose restart postgres), check that "
-                        "the engine shares its network and that postgres.internal_host names it")
+                   seen=result.line())

@@ -11,7 +11,7 @@ from observation.host_facts import GIB, reclaimable
 
 from .guide import DOCKER_TUNING, FULL_HEALTH
 
-DISK_FIX = ("fix: remove unused images, stopped containers and build cache (docker image prune -a; docker container "
+DISK_FIX = ("remove unused images, stopped containers and build cache (docker image prune -a; docker container "
             "prune; docker builder prune) and old logs; never prune volumes, they hold the database and Redis data")
 
 
@@ -32,10 +32,12 @@ def judge_disk(usage, limits, verdict, what: str) -> None:
     verdict.measured("used_pct", usage.used_pct)
     if usage.used_pct > limits.disk_warning_pct:
         verdict.measured("level", "WARNING")  # below critical: noted on the row, not a failure
-    verdict.expect(usage.used_pct <= limits.disk_critical_pct,
-                   expected=f"{what} ({usage.mount}) at most {limits.disk_critical_pct:g} % used",
+    ok = usage.used_pct <= limits.disk_critical_pct
+    if not ok:
+        verdict.advise(DISK_FIX)
+    verdict.expect(ok, expected=f"{what} ({usage.mount}) at most {limits.disk_critical_pct:g} % used",
                    seen=f"{usage.used_pct:g} % used, {usage.avail_kb / 1024 ** 2:.1f} GB free (CRITICAL; "
-                        f"warning above {limits.disk_warning_pct:g} %); {DISK_FIX}")
+                        f"warning above {limits.disk_warning_pct:g} %)")
 
 
 @check("host-disk-root", "The host's root filesystem is below the critical disk usage", tiers=DAILY,
@@ -59,10 +61,13 @@ def test_host_memory(host_facts, inventory, verdict):
     verdict.evidence("meminfo", {"total_mb": memory.total_kb // 1024, "available_mb": memory.available_kb // 1024,
                                  "available_pct": memory.available_pct})
     verdict.measured("available_pct", memory.available_pct)
-    verdict.expect(memory.available_pct >= minimum, expected=f"at least {minimum:g} % of memory available",
-                   seen=f"{memory.available_pct:g} % ({memory.available_kb // 1024} MB of {memory.total_kb // 1024} MB);"
-                        " fix: find the largest containers (docker stats --no-stream) and restart a leaking engine"
-                        " or raise the host's memory")
+    ok = memory.available_pct >= minimum
+    if not ok:
+        verdict.advise("find the largest containers (docker stats --no-stream) and restart a leaking engine, or raise "
+                       "the host's memory")
+    verdict.expect(ok, expected=f"at least {minimum:g} % of memory available",
+                   seen=f"{memory.available_pct:g} % ({memory.available_kb // 1024} MB of "
+                        f"{memory.total_kb // 1024} MB)")
 
 
 @check("host-cpu-load", "The host's 5-minute load per CPU is within bounds", tiers=DAILY, severity="normal",
@@ -72,9 +77,12 @@ def test_host_cpu_load(host_facts, inventory, verdict):
     maximum = inventory.thresholds.host_load_per_cpu_max
     verdict.evidence("load", {"1m": load.one, "5m": load.five, "15m": load.fifteen, "cpus": load.cpus})
     verdict.measured("load_per_cpu", load.per_cpu)
-    verdict.expect(load.per_cpu <= maximum, expected=f"a 5-minute load of at most {maximum:g} per CPU",
+    ok = load.per_cpu <= maximum
+    if not ok:
+        verdict.advise("find the busiest containers (docker stats --no-stream)")
+    verdict.expect(ok, expected=f"a 5-minute load of at most {maximum:g} per CPU",
                    seen=f"{load.five:g} on {load.cpus} CPUs = {load.per_cpu:g} per CPU (1 min {load.one:g}, 15 min "
-                        f"{load.fifteen:g}); fix: find the busiest containers (docker stats --no-stream)")
+                        f"{load.fifteen:g})")
 
 
 @check("docker-disk-reclaimable", "Docker holds little reclaimable space (unused images, stopped containers, build cache)",
@@ -86,10 +94,12 @@ def test_docker_disk_reclaimable(docker_df, inventory, verdict):
     verdict.evidence("reclaimable_gb", {**found.as_gb(),
                                         "unused_volumes_not_counted": round(found.volumes_not_counted / GIB, 2)})
     verdict.measured("reclaimable_gb", round(found.total / GIB, 2))
-    verdict.expect(found.total <= maximum * GIB, expected=f"at most {maximum:g} GB reclaimable",
+    ok = found.total <= maximum * GIB
+    if not ok and found.build_cache > found.images + found.containers:
+        verdict.advise("docker builder prune: the build cache is most of it, and docker-cleanup leaves it alone")
+    verdict.expect(ok, expected=f"at most {maximum:g} GB reclaimable",
                    seen=f"{human(found.total)} (images {human(found.images)}, stopped containers "
-                        f"{human(found.containers)}, build cache {human(found.build_cache)}); fix: docker image prune -a,"
-                        " docker container prune, docker builder prune (never --volumes: volumes hold data)")
+                        f"{human(found.containers)}, build cache {human(found.build_cache)})")
 
 
 @check("docker-storage-driver", "Docker uses the overlay2 storage driver", tiers=WEEKLY, severity="normal",
@@ -100,6 +110,7 @@ def test_docker_storage_driver(host_facts, verdict):
     driver = info.get("Driver")
     verdict.evidence("storage", {"Driver": driver, "DriverStatus": info.get("DriverStatus"),
                                  "DockerRootDir": info.get("DockerRootDir")})
-    verdict.expect(driver == "overlay2", expected="storage driver overlay2",
-                   seen=f"{driver!r}; fix: set \"storage-driver\": \"overlay2\" in /etc/docker/daemon.json and restart"
-                        " Docker in a maintenance window (images and containers of the old driver are not carried over)")
+    if driver != "overlay2":
+        verdict.advise("set \"storage-driver\": \"overlay2\" in /etc/docker/daemon.json and restart Docker in a "
+                       "maintenance window (images and containers of the old driver are not carried over)")
+    verdict.expect(driver == "overlay2", expected="storage driver overlay2", seen=repr(driver))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from fixtures.spec import EMERGENCY, check
+from observation.docker_api import daemon_process
 from observation.errors import Unobservable, short_reason
 from observation.postgres import slots_taken
 
@@ -52,9 +53,18 @@ def test_service_health_answers(service, service_samples, verdict):
        guide=CONTAINER_ERRORS)
 def test_docker_daemon_answers(docker_hosts, inventory, verdict):
     """The root of every container check: when the daemon is down, they are blocked by this one fact."""
-    down = {host.name: error for host in inventory.hosts if host.docker
-            for _, error in [docker_hosts.try_get(host.name)] if error}
-    if down:
-        verdict.advise("start the Docker daemon on " + ", ".join(sorted(down)) + ": `sudo systemctl start docker` "
-                       "(the remediation helpers need it too); if it runs, fix hosts[].url in the inventory")
-    verdict.expect(not down, expected="every Docker daemon to answer", seen="; ".join(down.values()))
+    down = {}
+    for host in inventory.hosts:
+        if not host.docker:
+            continue
+        try:
+            docker_hosts.get(host.name)
+        except Unobservable as exc:  # its reason is what was seen; its fix fits it (start, or restart a frozen one)
+            down[host.name] = exc
+            process = daemon_process(host)
+            if process:
+                verdict.evidence(f"dockerd on {host.name}", {"pid": process.pid, "state": process.state})
+    fixes = [f"Docker daemon on {name}: {exc.fix}" for name, exc in sorted(down.items()) if exc.fix]
+    if fixes:
+        verdict.advise("; ".join(fixes))
+    verdict.expect(not down, expected="every Docker daemon to answer", seen="; ".join(map(str, down.values())))

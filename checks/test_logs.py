@@ -27,19 +27,22 @@ def limits(container, inventory):
 
 
 def judge_count(scan: LogScan, pattern: str, limit: int, verdict, *, what: str, grep: str, fix: str) -> None:
-    """At most `limit` lines matching `pattern` in the window; the latest ones as evidence."""
+    """At most `limit` lines matching `pattern` in the window; the latest ones as evidence; `fix` when over."""
     __tracebackhide__ = True
     count = scan.count(pattern)
     verdict.measured(f"{pattern}_lines", count)
     verdict.evidence(f"latest_{pattern}_lines", list(scan.latest(pattern)))
     latest = scan.latest(pattern)[-1] if scan.latest(pattern) else ""
+    if count > limit:
+        verdict.advise(fix)
     verdict.expect(count <= limit, expected=f"at most {limit} {what} in the last {scan.window.label} ({grep})",
-                   seen=f"{scan.seen(pattern)}; latest: {latest!r}; fix: {fix}")
+                   seen=f"{scan.seen(pattern)}; latest: {latest!r}")
     if scan.truncated:
         # Under the limit in the newest lines only: the older part of the window was not read.
+        verdict.advise(f"read the rest of the last {scan.window.label} with docker logs")
         verdict.observed(Unobserved(
             f"the container logged more than {scan.window.max_lines} lines in the last {scan.window.label}; "
-            f"the newest {scan.window.max_lines} hold {count} {what} (limit {limit}); read the rest with docker logs"))
+            f"the newest {scan.window.max_lines} hold {count} {what} (limit {limit})"))
 
 
 def helper_command(helper: str | None, container, inventory, inventory_path: str | None) -> str | None:
@@ -101,14 +104,15 @@ def test_log_known_errors(container, log_scans, container_states, inventory, pyt
     verdict.measured("known_errors", len(found))
     verdict.evidence("known_errors", [{"id": e.id, "guide_error": e.error, "section": e.section, "where": where,
                                        "fix": e.fix} for e, where in found])
-    described = []
-    for entry, where in found:
+    fixes = []
+    for entry, _ in found:
         command = helper_command(entry.helper, container, inventory, pytestconfig.getoption("inventory"))
-        described.append(f'{entry.id} ("{entry.error}", {entry.section}) {where}; fix: {entry.fix}'
-                         + (f"; run first: {command}" if command else ""))
+        fixes.append(f"{entry.id}: {entry.fix}" + (f"; run first: {command}" if command else ""))
+    if fixes:
+        verdict.advise(" | ".join(fixes))
     verdict.expect(not found, expected=f"none of the guide's known errors in the last {scan.window.label} of logs "
                                        "or in docker inspect",
-                   seen=" | ".join(described))
+                   seen=" | ".join(f'{entry.id} ("{entry.error}", {entry.section}) {where}' for entry, where in found))
 
 
 @check("weekly-error-summary", "Error lines over the week stay within the weekly budget", tiers=WEEKLY,

@@ -24,19 +24,21 @@ MB = 1024 * 1024
 def test_backup_today(backup_sample, verdict):
     sample = verdict.observed(backup_sample)
     wanted = f"{sample.directory}/{sample.glob}"
-    verdict.expect(sample.exists, expected=f"a backup {wanted}",
-                   seen=f"no directory {sample.directory} (is backup_dir right in the inventory? is the backup job "
-                        "installed?)")
+    if not sample.exists:
+        verdict.advise("check backup_dir in the inventory, and that the backup job is installed")
+    verdict.expect(sample.exists, expected=f"a backup {wanted}", seen=f"no directory {sample.directory}")
     verdict.evidence("backups", {"matching": [b.line() for b in sample.matches], "other_newest": sample.others})
+    if not sample.matches:
+        verdict.advise("run the backup (pg_dump | gzip) and check why today's did not run")
     verdict.expect(bool(sample.matches), expected=f"a backup {wanted}",
                    seen="none dated today" + (f"; newest files: {', '.join(sample.others)}" if sample.others else
-                                              "; the directory is empty")
-                        + "; fix: run the backup (pg_dump | gzip) and check why today's did not run")
+                                              "; the directory is empty"))
     usable = [b for b in sample.matches if b.usable]
     verdict.measured("backup_bytes", max(b.size for b in sample.matches))
+    if not usable:
+        verdict.advise("rerun the backup and read its log: an empty dump means pg_dump failed")
     verdict.expect(bool(usable), expected=f"a backup {wanted} with data (non-empty, gzip that decompresses)",
-                   seen="; ".join(b.line() for b in sample.matches)
-                        + "; fix: rerun the backup and read its log: an empty dump means pg_dump failed")
+                   seen="; ".join(b.line() for b in sample.matches))
 
 
 @check("logs-rotated", "The log directory holds no old uncompressed or expired *.log files", tiers=DAILY,
@@ -44,8 +46,9 @@ def test_backup_today(backup_sample, verdict):
 def test_logs_rotated(log_rotation, inventory, verdict):
     found = verdict.observed(log_rotation)
     t = inventory.thresholds
-    verdict.expect(found.exists, expected=f"the log directory {found.directory}",
-                   seen="no such directory (is log_dir right in the inventory?)")
+    if not found.exists:
+        verdict.advise("set log_dir in the inventory to where the platform writes its logs")
+    verdict.expect(found.exists, expected=f"the log directory {found.directory}", seen="no such directory")
     now = time.time()
     listed = lambda files: [f"{f.path} ({f.age_days(now):g} days, {f.size / MB:.1f} MB)" for f in files[:20]] + (  # noqa: E731
         [f"... and {len(files) - 20} more"] if len(files) > 20 else [])
@@ -61,8 +64,7 @@ def test_logs_rotated(log_rotation, inventory, verdict):
                         f"{', '.join(listed(found.expired))}")
     verdict.expect(not problems, expected=f"*.log compressed after {t.log_compress_after_days:g} days and deleted "
                                           f"after {t.log_delete_after_days:g} days in {found.directory}",
-                   seen="; ".join(problems) + f"; fix: gzip the old logs (find {found.directory} -name '*.log' "
-                        f"-mtime +{t.log_compress_after_days:g} -exec gzip {{}} \\;) and install the rotation job")
+                   seen="; ".join(problems))
 
 
 @check("container-log-size", "A platform container's json log file is below the size limit", tiers=DAILY,
@@ -79,9 +81,10 @@ def test_container_log_size(container, container_log_sizes, container_states, in
     size = verdict.observed(size)
     limit = inventory.thresholds.container_log_max_mb
     verdict.measured("log_mb", round(size / MB, 1))
-    verdict.expect(size <= limit * MB, expected=f"a log file of at most {limit:g} MB",
-                   seen=f"{size / MB:.1f} MB; fix: set log rotation for the container (log-opts max-size=100m, "
-                        "max-file=3 in daemon.json or the compose file; see container-log-rotation) and recreate it")
+    if size > limit * MB:
+        verdict.advise("set log rotation for the container (log-opts max-size=100m, max-file=3 in daemon.json or the "
+                       "compose file; see container-log-rotation) and recreate it")
+    verdict.expect(size <= limit * MB, expected=f"a log file of at most {limit:g} MB", seen=f"{size / MB:.1f} MB")
 
 
 @check("image-age", "The image a platform container runs was built within the age limit", tiers=WEEKLY,
@@ -104,9 +107,10 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
     verdict.evidence("image", {"id": image_id, "tags": tags, "created": time.strftime(
         "%Y-%m-%d %H:%M UTC", time.gmtime(image["Created"])), "age_days": round(age_days, 2)})
     verdict.measured("image_age_days", round(age_days, 2))
+    if age_days > limit:
+        verdict.advise("rebuild or pull the image for security updates and recreate the container")
     verdict.expect(age_days <= limit, expected=f"an image built within {limit:g} days",
-                   seen=f"{', '.join(tags)} built {age_days:.3g} days ago; fix: rebuild or pull the image for security "
-                        "updates and recreate the container")
+                   seen=f"{', '.join(tags)} built {age_days:.3g} days ago")
 
 
 @check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
@@ -124,8 +128,11 @@ def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, mainte
                                   "instance": (t.get("labels") or {}).get("instance"), "health": t.get("health"),
                                   "last_error": t.get("lastError"), "last_scrape": t.get("lastScrape")} for t in active])
     verdict.measured("targets_down", len(down))
+    if not active:
+        verdict.advise("check Prometheus's scrape_configs")
     verdict.expect(bool(active), expected=f"active scrape targets in {prometheus.url}/api/v1/targets",
-                   seen="none: Prometheus scrapes nothing (check its scrape_configs)")
+                   seen="none: Prometheus scrapes nothing")
+    if down:
+        verdict.advise("start the engine behind each target, or correct the scrape config")
     verdict.expect(not down, expected=f"all {len(active)} active targets up",
-                   seen=f"{len(down)} not up: " + "; ".join(d.line() for d in down)
-                        + "; fix: start the engine behind each target, or correct the scrape config")
+                   seen=f"{len(down)} not up: " + "; ".join(d.line() for d in down))

@@ -15,6 +15,8 @@ from observation.postgres_stats import (
     PostgresStats,
     bloated_tables,
     dead_ratio_pct,
+    holder_line,
+    holders,
     overdue_tables,
     session_line,
 )
@@ -29,6 +31,7 @@ from .guide import (
 )
 
 GB = 1024 ** 3
+HOLDERS_NAMED = 3  # biggest holders of connections named in the finding; the evidence has them all
 IDLE_IN_TRANSACTION = ("idle in transaction", "idle in transaction (aborted)")
 
 
@@ -48,8 +51,9 @@ def test_postgres_version(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     minimum = inventory.thresholds.db_min_major_version
     verdict.measured("version", pg.version)
-    verdict.expect(pg.major >= minimum, expected=f"PostgreSQL {minimum} or newer",
-                   seen=f"{pg.version} (fix: upgrade with pg_upgrade or dump/restore)")
+    if pg.major < minimum:
+        verdict.advise("upgrade with pg_upgrade or dump/restore")
+    verdict.expect(pg.major >= minimum, expected=f"PostgreSQL {minimum} or newer", seen=pg.version)
 
 
 @check("postgres-size", "The database is below its size limit", tiers=DAILY, severity="normal", guide=FULL_HEALTH,
@@ -58,8 +62,10 @@ def test_postgres_size(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
     limit = inventory.thresholds.db_size_max_gb
     verdict.measured("size_gb", round(pg.size_bytes / GB, 3))
+    if pg.size_bytes > limit * GB:
+        verdict.advise("archive old rows, VACUUM FULL bloated tables, grow the volume")
     verdict.expect(pg.size_bytes <= limit * GB, expected=f"database {pg.database} at most {limit:g} GB",
-                   seen=f"{gb(pg.size_bytes)} (fix: archive old rows, VACUUM FULL bloated tables, grow the volume)")
+                   seen=gb(pg.size_bytes))
 
 
 @check("postgres-connections", "Client connections stay below the share of max_connections", tiers=DAILY,
@@ -71,12 +77,18 @@ def test_postgres_connections(postgres_sample, inventory, verdict):
     pct = round(100 * total / pg.max_connections, 1)
     limit = inventory.thresholds.db_connections_max_pct
     verdict.measured("connections_pct", pct)
-    verdict.evidence("by_state", dict(Counter(s["state"] or "-" for s in pg.sessions)))
-    verdict.evidence("by_client", dict(Counter(f"{s['application_name'] or '-'} @ {s['client_addr'] or 'local'}"
-                                               for s in pg.sessions).most_common()))
+    held = holders(pg.sessions)
+    verdict.evidence("by_state", dict(Counter(s["state"] or "unknown" for s in pg.sessions).most_common()))
+    verdict.evidence("holders", held)
+    if pct > limit:
+        top = held[0]
+        verdict.advise(f"find why {top['application']} @ {top['client']} holds {top['connections']} (its pool size, "
+                       "sessions left idle), or raise max_connections / put PgBouncer in front")
+    rest = sum(h["connections"] for h in held[HOLDERS_NAMED:])
     verdict.expect(pct <= limit, expected=f"at most {limit:g} % of max_connections ({pg.max_connections})",
-                   seen=f"{total} connections ({pct:g} %); the clients holding most are in the evidence "
-                        f"(fix: find the leaking pool, or raise max_connections / put PgBouncer in front)")
+                   seen=f"{total} connections ({pct:g} %), held by "
+                        + "; ".join(map(holder_line, held[:HOLDERS_NAMED]))
+                        + (f"; {len(held) - HOLDERS_NAMED} more holding {rest}" if rest else ""))
 
 
 @check("postgres-active-connections", "Active queries stay at or below the guide's 20", tiers=DAILY,
@@ -103,10 +115,12 @@ def test_postgres_idle_in_transaction(postgres_sample, inventory, verdict):
     stuck = sorted((s for s in pg.sessions if s["state"] in IDLE_IN_TRANSACTION and s["state_age_s"] > limit),
                    key=lambda s: -s["state_age_s"])
     verdict.evidence("idle_in_transaction", [session_line(s, "state_age_s") + f": {s['query']}" for s in stuck])
+    if stuck:
+        verdict.advise("commit or roll back in the client; end it with SELECT pg_terminate_backend("
+                       f"{stuck[0]['pid']}); set idle_in_transaction_session_timeout")
     verdict.expect(not stuck, expected=f"no session idle in transaction longer than {limit:g} s",
                    seen=f"{len(stuck)}: " + "; ".join(session_line(s, "state_age_s") for s in stuck[:5])
-                        + " (it holds its locks and snapshot; fix: commit/rollback in the client, "
-                          "SELECT pg_terminate_backend(pid), set idle_in_transaction_session_timeout)")
+                        + " (it holds its locks and snapshot)")
 
 
 @check("postgres-blocked-queries", "No query waits on a lock longer than the limit", tiers=DAILY,
@@ -125,8 +139,11 @@ def test_postgres_blocked_queries(postgres_sample, inventory, verdict):
     lines = [f"{session_line(s, 'lock_wait_s')} waiting, blocked by " + ", ".join(blocker(p) for p in s["blocked_by"])
              for s in blocked]
     verdict.evidence("blocked", [{"blocked": line, "query": s["query"]} for line, s in zip(lines, blocked)])
+    blockers = sorted({p for s in blocked for p in s["blocked_by"]})
+    if blockers:
+        verdict.advise("end the blocker: " + "; ".join(f"SELECT pg_terminate_backend({p})" for p in blockers[:5]))
     verdict.expect(not blocked, expected=f"no session waiting on a lock longer than {limit:g} s",
-                   seen="; ".join(lines[:5]) + " (fix: end the blocker: SELECT pg_terminate_backend(pid))")
+                   seen="; ".join(lines[:5]))
 
 
 @check("postgres-long-queries", "No query runs longer than the limit", tiers=DAILY, severity="normal",
@@ -139,9 +156,10 @@ def test_postgres_long_queries(postgres_sample, inventory, verdict):
     long = sorted((s for s in pg.sessions if s["state"] == "active" and not s["blocked_by"]
                    and s["query_age_s"] > limit), key=lambda s: -s["query_age_s"])
     verdict.evidence("long_queries", [session_line(s, "query_age_s") + f": {s['query']}" for s in long])
+    if long:
+        verdict.advise(f"EXPLAIN it; cancel it with SELECT pg_cancel_backend({long[0]['pid']})")
     verdict.expect(not long, expected=f"no query running longer than {limit:g} s",
-                   seen="; ".join(session_line(s, "query_age_s") + f": {s['query'][:80]}" for s in long[:5])
-                        + " (fix: EXPLAIN it; cancel with SELECT pg_cancel_backend(pid))")
+                   seen="; ".join(session_line(s, "query_age_s") + f": {s['query'][:80]}" for s in long[:5]))
 
 
 @check("postgres-slow-queries", "No statement averages over the slow-query limit (pg_stat_statements)",
@@ -154,10 +172,12 @@ def test_postgres_slow_queries(postgres_sample, inventory, verdict):
     slow = [s for s in statements if s["mean_ms"] > limit]
     verdict.measured("slow_statements", pg.slow_statement_count())
     verdict.evidence("slowest", [{k: s[k] for k in ("mean_ms", "calls", "query")} for s in statements[:5]])
+    if slow:
+        verdict.advise("EXPLAIN ANALYZE the slowest and add the missing index")
     verdict.expect(not slow, expected=f"no statement with a mean time above {limit:g} ms",
                    seen=f"{pg.slow_statement_count()} statement(s), slowest: "
                         + "; ".join(f"{s['mean_ms']:g} ms x{s['calls']}: {s['query'][:80]}" for s in slow[:3])
-                        + f" (since {pg.stats_since}; fix: EXPLAIN ANALYZE, add the missing index)")
+                        + f" (since {pg.stats_since})")
 
 
 @check("postgres-dead-tuples", "No table carries more dead rows than the limit", tiers=WEEKLY, severity="normal",
@@ -173,7 +193,7 @@ def test_postgres_dead_tuples(postgres_sample, inventory, verdict):
     verdict.expect(not bloated, expected=f"at most {limit:g} % dead rows in each table of over "
                                          f"{DEAD_TUPLES_MIN_ROWS} rows",
                    seen="; ".join(f"{t['name']} {dead_ratio_pct(t):g} % ({t['dead']} dead)" for t in bloated[:5])
-                        + " (autovacuum is not keeping up; fix: VACUUM ANALYZE <table>, tune autovacuum)")
+                        + " (autovacuum is not keeping up)")
 
 
 @check("postgres-vacuum-recent", "Written tables were vacuumed and analyzed recently", tiers=WEEKLY,
@@ -185,8 +205,7 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
     overdue = overdue_tables(pg.tables, limit, pg.stats_window_days)  # the vacuum-analyze helper's tables too
     verdict.evidence("overdue", overdue)
     verdict.expect(not overdue, expected=f"every written table vacuumed and analyzed within {limit:g} days",
-                   seen="; ".join(f"{name}: {', '.join(p)}" for name, p in list(overdue.items())[:5])
-                        + " (fix: VACUUM ANALYZE, as the guide's daily maintenance does)")
+                   seen="; ".join(f"{name}: {', '.join(p)}" for name, p in list(overdue.items())[:5]))
 
 
 @check("postgres-unused-indexes", "Every non-unique index is used", tiers=WEEKLY, severity="minor",
@@ -197,10 +216,12 @@ def test_postgres_unused_indexes(postgres_sample, verdict):
     unused = pg.unused_indexes
     verdict.evidence("unused", [f"{i['index']} on {i['table']} ({i['bytes'] if i['bytes'] is not None else '?'} bytes)"
                                 for i in unused])
+    if unused:
+        verdict.advise("DROP INDEX after confirming no rare job needs it")
     verdict.expect(not unused, expected="no non-unique index left unscanned",
                    seen=f"{len(unused)} never scanned since {pg.stats_since}: "
                         + ", ".join(f"{i['index']} on {i['table']}" for i in unused[:5])
-                        + " (they cost every write; fix: DROP INDEX after confirming no rare job needs it)")
+                        + " (they cost every write)")
 
 
 @check("postgres-largest-tables", "No table is above the table size limit", tiers=WEEKLY, severity="normal",
@@ -217,6 +238,7 @@ def test_postgres_largest_tables(postgres_sample, inventory, verdict):
     if largest:
         verdict.measured("largest_gb", round(largest[0]["total_bytes"] / GB, 3))
     big = [t for t in largest if t["total_bytes"] > limit * GB]
+    if big:
+        verdict.advise("archive old rows or partition the table")
     verdict.expect(not big, expected=f"every table at most {limit:g} GB (with indexes and TOAST)",
-                   seen=", ".join(f"{t['name']} {gb(t['total_bytes'])}" for t in big)
-                        + " (fix: archive or partition it)")
+                   seen=", ".join(f"{t['name']} {gb(t['total_bytes'])}" for t in big))

@@ -40,16 +40,19 @@ def test_redis_memory(redis_sample, inventory, verdict):
     verdict.evidence("memory", {k: info.get(k) for k in ("used_memory_human", "maxmemory_human", "maxmemory_policy",
                                                           "used_memory_peak_human", "mem_fragmentation_ratio")})
     pct = memory_pct(info)
+    if pct is None:
+        verdict.advise("CONFIG SET maxmemory, and set it in redis.conf")
     verdict.expect(pct is not None, expected="a maxmemory limit (the guide judges memory against it)",
                    seen=f"no maxmemory set, {info.get('used_memory_human')} used and free to grow until the "
-                        f"container is OOM-killed (fix: CONFIG SET maxmemory, and set it in redis.conf)")
+                        f"container is OOM-killed")
     verdict.measured("memory_pct", pct)
     level = "CRITICAL" if pct > limits.redis_memory_critical_pct else "WARNING"
+    if pct > limits.redis_memory_warning_pct:
+        verdict.advise("find the big keys with redis-cli --bigkeys, expire them, or raise maxmemory")
     verdict.expect(pct <= limits.redis_memory_warning_pct,
                    expected=f"used_memory at most {limits.redis_memory_warning_pct:g} % of maxmemory",
                    seen=f"{pct:g} % ({info.get('used_memory_human')} of {info.get('maxmemory_human')}, {level}; "
-                        f"policy {info.get('maxmemory_policy')}; fix: find the big keys with redis-cli --bigkeys, "
-                        f"expire them, or raise maxmemory)")
+                        f"policy {info.get('maxmemory_policy')})")
 
 
 @check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="normal", guide=APP_TUNING,
@@ -58,9 +61,11 @@ def test_redis_evictions(redis_sample, verdict):
     info = stats(redis_sample, verdict).info
     evicted = info.get("evicted_keys", 0)
     verdict.measured("evicted_keys", evicted)
+    if evicted:
+        verdict.advise("raise maxmemory or cut what is stored")
     verdict.expect(evicted == 0, expected="no evicted key",
                    seen=f"{evicted} keys evicted {window(info)} under policy {info.get('maxmemory_policy')} "
-                        f"(data was dropped for memory; fix: raise maxmemory or cut what is stored)")
+                        f"(data was dropped for memory)")
 
 
 @check("redis-rejected-connections", "Redis refused no client connection", tiers=DAILY, severity="critical",
@@ -71,9 +76,11 @@ def test_redis_rejected_connections(redis_sample, verdict):
     rejected = info.get("rejected_connections", 0)
     verdict.measured("rejected_connections", rejected)
     verdict.evidence("clients", {k: info.get(k) for k in ("connected_clients", "maxclients", "blocked_clients")})
+    if rejected:
+        verdict.advise("find the client leaking connections (CLIENT LIST), or raise maxclients")
     verdict.expect(rejected == 0, expected="no rejected connection",
                    seen=f"{rejected} rejected {window(info)}, now {info.get('connected_clients')} of maxclients "
-                        f"{info.get('maxclients')} (fix: find the client leaking connections, raise maxclients)")
+                        f"{info.get('maxclients')}")
 
 
 @check("redis-latency", "Redis answers PING fast", tiers=DAILY, severity="normal", guide=BOTTLENECKS,
@@ -83,9 +90,10 @@ def test_redis_latency(redis_sample, inventory, verdict):
     limit = inventory.thresholds.redis_latency_ms
     verdict.measured("ping_ms", sample.median_ping_ms)
     verdict.evidence("ping_ms", [round(ms, 2) for ms in sample.ping_ms])
+    if sample.median_ping_ms > limit:
+        verdict.advise("look for slow commands with SLOWLOG GET, a big KEYS or Lua script, swapping or a fork")
     verdict.expect(sample.median_ping_ms <= limit, expected=f"a median PING round trip within {limit:g} ms",
-                   seen=f"{sample.median_ping_ms:g} ms over {len(sample.ping_ms)} PINGs (fix: look for slow "
-                        f"commands with SLOWLOG GET, a big KEYS or Lua script, swapping or a fork)")
+                   seen=f"{sample.median_ping_ms:g} ms over {len(sample.ping_ms)} PINGs")
 
 
 @check("redis-persistence", "Redis persistence is configured and its last writes succeeded", tiers=DAILY,
@@ -100,9 +108,12 @@ def test_redis_persistence(redis_sample, inventory, verdict):
     problems = persistence_problems(info, sample.save_schedule, inventory.thresholds.redis_last_save_max_age_h * 3600)
     if any(p.startswith("aof_") for p in problems):
         verdict.remedy("redis-rewrite-aof")  # an AOF problem: a rewrite fits; an RDB one is for a person (no helper)
+    elif any(p.startswith("neither") for p in problems):
+        verdict.advise("turn on AOF (CONFIG SET appendonly yes, and appendonly yes in redis.conf) or a save schedule")
+    elif problems:
+        verdict.advise("see the Redis log; check the data volume's space and permissions, then BGSAVE")
     verdict.expect(not problems, expected="AOF and/or RDB snapshots configured and their last writes ok",
-                   seen="; ".join(problems) + " (fix: see the Redis log; check the data volume's space and "
-                                              "permissions, then BGREWRITEAOF / BGSAVE)")
+                   seen="; ".join(problems))
 
 
 @check("redis-commandstats", "Redis commands do not fail", tiers=WEEKLY, severity="normal", guide=BOTTLENECKS,
@@ -115,8 +126,9 @@ def test_redis_commandstats(redis_sample, inventory, verdict):
                                                                     "rejected_calls")} for name, s in top})
     failing = sorted(((name, s) for name, s in sample.commandstats.items() if error_pct(s) > limit),
                      key=lambda kv: -error_pct(kv[1]))
+    if failing:
+        verdict.advise("find the client sending them: the engines' logs, CLIENT LIST, MONITOR briefly")
     verdict.expect(not failing, expected=f"at most {limit:g} % failed or rejected calls per command",
                    seen="; ".join(f"{name}: {error_pct(s):g} % ({s['failed_calls']} failed, {s['rejected_calls']} "
                                   f"rejected of {s['calls'] + s['rejected_calls']})" for name, s in failing[:5])
-                        + f" {window(sample.info)} (fix: find the client sending them: the engines' logs, "
-                          "CLIENT LIST, MONITOR briefly)")
+                        + f" {window(sample.info)}")

@@ -35,11 +35,13 @@ def test_container_memory_usage(container, container_usage, inventory, verdict):
     level = memory_level(pct, limits.memory_high_pct, limits.memory_warning_pct, limits.memory_critical_pct)
     verdict.measured("memory_percent", pct)
     verdict.measured("memory_level", level)
-    verdict.expect(pct <= limits.memory_warning_pct, expected=f"memory at most {limits.memory_warning_pct:g} % of its limit",
+    ok = pct <= limits.memory_warning_pct
+    if not ok:
+        verdict.advise("restart it to release memory, raise its limit, or find the leak (engine-memory-growth)"
+                       + engine_hint(container))
+    verdict.expect(ok, expected=f"memory at most {limits.memory_warning_pct:g} % of its limit",
                    seen=f"{pct:g} % ({usage.memory_used_mb:g} MiB of {usage.memory_limit / 2**20:.0f} MiB): {level} "
-                        f"(HIGH above {limits.memory_high_pct:g} %, CRITICAL above {limits.memory_critical_pct:g} %); "
-                        "fix: restart it to release memory, raise its limit, or find the leak (engine-memory-growth)"
-                        + engine_hint(container))
+                        f"(HIGH above {limits.memory_high_pct:g} %, CRITICAL above {limits.memory_critical_pct:g} %)")
 
 
 @check("container-cpu-usage", "Container CPU stays below the critical share", tiers=DAILY, severity="normal",
@@ -53,11 +55,12 @@ def test_container_cpu_usage(container, container_usage, inventory, verdict):
     verdict.measured("cpu_level", level)
     verdict.measured("network_rx_tx_mib", f"{usage.net_rx / 2**20:.1f} / {usage.net_tx / 2**20:.1f}")
     verdict.measured("block_read_write_mib", f"{usage.block_read / 2**20:.1f} / {usage.block_write / 2**20:.1f}")
-    verdict.expect(usage.cpu_pct <= limits.cpu_critical_pct,
-                   expected=f"CPU at most {limits.cpu_critical_pct:g} % (docker stats: 100 % is one core)",
+    ok = usage.cpu_pct <= limits.cpu_critical_pct
+    if not ok:
+        verdict.advise("find the busy work in its logs, scale it out or give it more CPUs" + engine_hint(container))
+    verdict.expect(ok, expected=f"CPU at most {limits.cpu_critical_pct:g} % (docker stats: 100 % is one core)",
                    seen=f"{usage.cpu_pct:g} % of one core ({level}; MODERATE above {limits.cpu_warning_pct:g} %, "
-                        f"{usage.online_cpus} CPUs online); fix: find the busy work in its logs, scale it out or "
-                        "give it more CPUs" + engine_hint(container))
+                        f"{usage.online_cpus} CPUs online)")
 
 
 @check("engine-memory-growth", "Engine memory does not grow steadily (a leak)", tiers=WEEKLY, severity="normal",
@@ -74,5 +77,4 @@ def test_engine_memory_growth(engine, memory_growth, inventory, verdict):
     verdict.expect(growth <= limits.memory_growth_max_mb_per_min,
                    expected=f"growth at most {limits.memory_growth_max_mb_per_min:g} MB/min",
                    seen=f"{growth:g} MB/min ({first.memory_used_mb:g} -> {second.memory_used_mb:g} MiB in "
-                        f"{window_s:.0f} s; {second.memory_pct:g} % of its limit now): a leak? fix: restart it to "
-                        "release memory and find what keeps growing")
+                        f"{window_s:.0f} s; {second.memory_pct:g} % of its limit now): growing as a leak does")

@@ -33,8 +33,8 @@ def test_weekly_response_times(engine, prometheus, response_trends, inventory, v
     series = verdict.observed(response_trends[engine.name])
     trend = Trend([p for s in series for p in series_values(s)])
     if not trend.points:
-        raise Unobservable(f"Prometheus at {prometheus.url} has no {metric}_sum/_count samples this week "
-                           f"(does it scrape the {engine.name} engine?)")
+        verdict.advise(f"check that Prometheus scrapes the {engine.name} engine")
+        raise Unobservable(f"Prometheus at {prometheus.url} has no {metric}_sum/_count samples this week")
     limit = engine.limits(inventory.thresholds).response_slow_ms
     when, worst_s = trend.worst
     verdict.evidence("hourly_mean_ms", trend.hourly(scale=1000, digits=2))
@@ -117,6 +117,8 @@ def test_weekly_peak_resources(prometheus, peak_resources, container_states, inv
         table[name] = row
     verdict.evidence("weekly_peaks", table)
     verdict.measured("targets_judged", len(table))
+    if problems:
+        verdict.advise("look at what ran at that hour (weekly-response-times, logs), raise the limit or scale the "
+                       "engine")
     verdict.expect(not problems, expected=f"peaks of {', '.join(sorted(table))} within the memory and CPU limits",
-                   seen="; ".join(problems) + "; fix: look at what ran at that hour (weekly-response-times, logs), "
-                        "raise the limit or scale the engine")
+                   seen="; ".join(problems))

@@ -5,16 +5,20 @@ through `Docker`; tests pass any object with the low-level client's methods.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
 from typing import Any, Callable
 
 import docker
 import requests
+import urllib3
 
 from .capped_lines import CappedLines
 from .concurrent import in_parallel
-from .errors import ContainerMissing, Unobservable, describe, short_reason
+from .errors import ContainerMissing, Unobservable, causes, describe, short_reason
 from .inventory import DockerHost, Inventory
 from .lazy import Lazy
 
@@ -36,13 +40,106 @@ def connect(host: DockerHost, timeout_s: float = API_TIMEOUT_S) -> docker.APICli
 
 
 _FAILURES = (docker.errors.DockerException, requests.RequestException, OSError)
+DOCKER_PID_FILE = Path("/var/run/docker.pid")  # where dockerd writes its pid (read at call time: tests move it)
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class DaemonProcess:
+    """dockerd as /proc shows it on this machine."""
+
+    pid: int
+    state: str  # as /proc/PID/status says it: "T (stopped)", "D (disk sleep)", "S (sleeping)", "R (running)"
+
+    def line(self) -> str:
+        return f"dockerd pid {self.pid} is in state {self.state}"
+
+
+def daemon_process(host: DockerHost) -> DaemonProcess | None:
+    """dockerd's process when its endpoint is a unix socket (on this machine) and /proc shows it; else None."""
+    if not host.endpoint.url.startswith("unix://"):
+        return None
+    try:
+        pid = int(DOCKER_PID_FILE.read_text().strip())
+        status = dict(line.split(":", 1) for line in (PROC / str(pid) / "status").read_text().splitlines()
+                      if ":" in line)
+    except (OSError, ValueError):
+        return None
+    if status.get("Name", "").strip() != "dockerd":  # a stale pid file naming another process
+        return None
+    return DaemonProcess(pid, status.get("State", "?").strip())
+
+
+class DaemonDown(Unobservable):
+    """No Docker daemon answers. A helper prints it as its one line, what was seen and then the fix; a check
+    shows `finding` and carries `fix` apart."""
+
+    def __init__(self, finding: str, fix: str):
+        super().__init__(f"{finding}; {fix}", fix)
+        self.finding = finding
+
+    @classmethod
+    def of(cls, host: DockerHost, exc: BaseException) -> "DaemonDown":
+        # Names where the url came from and what to change there: a dead endpoint is never swapped for another.
+        endpoint = host.endpoint
+        if not _frozen(exc, endpoint.url):
+            return cls(f"no Docker daemon answers at {endpoint.describe()}: {short_reason(exc)}",
+                       f"start it (`sudo systemctl start docker`) or {endpoint.how_to_change}")
+        # It took the connection and said nothing: starting it again is no fix, restarting is.
+        process = daemon_process(host)
+        fix = ("see its state (`systemctl status docker`, `journalctl -u docker --since -10min`), then restart it "
+               "(`sudo systemctl restart docker`)")
+        if process and process.state.startswith(("T", "t")):
+            fix = f"resume it (`sudo kill -CONT {process.pid}`: a signal or a debugger stopped it), or {fix}"
+        return cls(f"the Docker daemon at {endpoint.describe()} is running but does not answer "
+                   f"({short_reason(exc)})" + (f"; {process.line()}" if process else ""), fix)
+
+
+def _frozen(exc: BaseException, url: str) -> bool:
+    """A daemon that took the connection and never answered (a read timeout), or a unix socket nobody accepts on
+    (its queue full: EAGAIN); a refused or missing socket, or a tcp connect timeout, is another story."""
+    return any(isinstance(e, (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError))
+               or (isinstance(e, BlockingIOError) and url.startswith("unix://")) for e in causes(exc))
 
 
 def daemon_down(host: DockerHost, exc: BaseException) -> str:
-    # Names where the url came from and what to change there: a dead endpoint is never swapped for another.
-    endpoint = host.endpoint
-    return (f"no Docker daemon answers at {endpoint.describe()}: {short_reason(exc)}; start it "
-            f"(`sudo systemctl start docker`) or {endpoint.how_to_change}")
+    """One line: why no Docker daemon answers at the host's endpoint, and the fix that fits it."""
+    return str(DaemonDown.of(host, exc))
+
+
+def failure(exc: BaseException, doing: str, container: str | None = None, daemon: str = "Docker") -> Unobservable:
+    """What a failed Docker API call means, in words; Docker's HTTP status stays in parentheses.
+
+    `doing` completes "refused to ...", e.g. "restart x"; `daemon` names who answered ("Docker host 'local'").
+    The one place where the SDK's transport text ("409 Client Error: Conflict for url: http+docker://...")
+    becomes what it means.
+    """
+    response = getattr(exc, "response", None)
+    # A NotFound made without a response (the SDK's own, a test double) is a 404 all the same.
+    status = getattr(response, "status_code", None) or (404 if isinstance(exc, docker.errors.NotFound) else None)
+    if status is not None:
+        code = f"{status} {getattr(response, 'reason', None) or _phrase(status)}"
+        said = " ".join(str(getattr(exc, "explanation", None) or "").split())[:200]
+        if status == 404 and container and (not said or "no such container" in said.lower()):
+            return ContainerMissing(f"container {container} does not exist on {daemon} ({code})")
+        state = re.search(r"\bcontainer \S+ is ([a-z ]+?)(?: and |[,.;:]|$)", said, re.IGNORECASE)
+        if status == 409 and container and state:
+            return Unobservable(f"container {container} is {state.group(1)} ({daemon} refused to {doing}: {code})")
+        verb = "failed" if status >= 500 else "refused"
+        return Unobservable(f"{daemon} {verb} to {doing}" + (f": {said}" if said else "") + f" ({code})")
+    chain = list(causes(exc))
+    if any(isinstance(e, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)) for e in chain):
+        return Unobservable(f"{daemon} did not answer in time to {doing} ({short_reason(exc)})")
+    if any(isinstance(e, (requests.ConnectionError, ConnectionError)) for e in chain):
+        return Unobservable(f"{daemon} stopped answering while trying to {doing} ({short_reason(exc)})")
+    return Unobservable(f"{daemon} failed to {doing} ({describe(exc)})")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 class Docker:
@@ -59,7 +156,7 @@ class Docker:
             api = factory(host)
             api.ping()
         except _FAILURES as exc:
-            raise Unobservable(daemon_down(host, exc)) from None
+            raise DaemonDown.of(host, exc) from None
         if then_timeout_s is not None:
             api.timeout = then_timeout_s
         return cls(api, host)
@@ -67,10 +164,12 @@ class Docker:
     def _call(self, what: str, container: str | None, fn: Callable, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except docker.errors.NotFound:
-            raise ContainerMissing(f"container {container} does not exist on Docker host {self.host.name!r}") from None
         except _FAILURES as exc:
-            raise Unobservable(f"Docker host {self.host.name!r} failed to {what} ({describe(exc)})") from None
+            raise failure(exc, what, container, self._daemon) from None
+
+    @property
+    def _daemon(self) -> str:
+        return f"Docker host {self.host.name!r}"
 
     def containers(self) -> list[dict]:
         """`docker ps -a`: one summary per container, with `name` added."""
@@ -96,7 +195,7 @@ class Docker:
                     lines.feed(f"\n[nautilus: log read stopped after {API_TIMEOUT_S} s]\n".encode())
                     break
         except _FAILURES as exc:
-            raise Unobservable(f"Docker host {self.host.name!r} failed to {what} ({describe(exc)})") from None
+            raise failure(exc, what, name, self._daemon) from None
         finally:
             getattr(stream, "close", lambda: None)()
         return lines.text()
@@ -150,7 +249,7 @@ class DockerHosts:
             factory, later = (lambda h: connect(h, timeout_s=ping_s)), API_TIMEOUT_S
         else:
             later = None
-        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: Docker.open(h, factory, later), Docker.close)
+        self._lazy = {h.name: Lazy(f"docker://{h.name}", lambda h=h: _open_for_checks(h, factory, later), Docker.close)
                       for h in inventory.hosts}
 
     def get(self, host: str) -> Docker:
@@ -163,6 +262,14 @@ class DockerHosts:
     def close(self) -> None:
         for lazy in self._lazy.values():
             lazy.close()
+
+
+def _open_for_checks(host: DockerHost, factory: Callable[[DockerHost], Any], later: float | None) -> Docker:
+    try:
+        return Docker.open(host, factory, later)
+    except DaemonDown as exc:
+        # A check's finding is what was seen; the fix travels apart, to its remediation line.
+        raise Unobservable(exc.finding, exc.fix) from None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -35,6 +36,13 @@ class Unobserved:
         return False
 
 
+def causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """The exception, then what caused it, down to its deepest cause (a library wraps another's errors)."""
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+
+
 def describe(exc: BaseException) -> str:
     """One line for an exception from any client library: its deepest cause, without a traceback.
 
@@ -50,9 +58,7 @@ def describe(exc: BaseException) -> str:
     '[Errno 111] Connection refused'
     """
     text = " ".join(str(exc).split()) or type(exc).__name__
-    root = exc
-    while root.__cause__ is not None or (root.__context__ is not None and not root.__suppress_context__):
-        root = root.__cause__ or root.__context__
+    root = list(causes(exc))[-1]
     if root is not exc:
         cause = " ".join(str(root).split()) or type(root).__name__
         if cause not in text:

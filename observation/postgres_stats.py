@@ -8,6 +8,7 @@ not the platform's load.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -191,6 +192,33 @@ def session_line(s: dict, age_key: str) -> str:
     """
     return (f"pid {s['pid']} (app {s.get('application_name') or '-'}, client {s.get('client_addr') or 'local'}) "
             f"{float(s[age_key] or 0):.0f} s")
+
+
+def holders(sessions: list[dict]) -> list[dict]:
+    """Who holds the connections: one row per application and client address, its sessions by state, biggest first.
+
+    >>> holders([{"application_name": "risk", "client_addr": "10.0.0.5", "state": "idle"}] * 2
+    ...         + [{"application_name": "", "client_addr": None, "state": "active"}])[0]
+    {'application': 'risk', 'client': '10.0.0.5', 'connections': 2, 'idle': 2}
+    """
+    rows: dict[tuple[str, str], Counter] = {}
+    for s in sessions:
+        key = (s.get("application_name") or "-", s.get("client_addr") or "local")
+        rows.setdefault(key, Counter())[s.get("state") or "unknown"] += 1
+    ranked = sorted(rows.items(), key=lambda kv: (-kv[1].total(), kv[0]))
+    return [{"application": app, "client": client, "connections": states.total(), **dict(states.most_common())}
+            for (app, client), states in ranked]
+
+
+def holder_line(row: dict) -> str:
+    """One holder of connections, as a finding names it.
+
+    >>> holder_line({"application": "risk", "client": "10.0.0.5", "connections": 60, "idle": 55, "active": 5})
+    'risk @ 10.0.0.5: 60 (55 idle, 5 active)'
+    """
+    states = {k: v for k, v in row.items() if k not in ("application", "client", "connections")}
+    return f"{row['application']} @ {row['client']}: {row['connections']} (" + \
+        ", ".join(f"{n} {state}" for state, n in states.items()) + ")"
 
 
 DEAD_TUPLES_MIN_ROWS = 1000  # smaller tables: a few dead rows make a large ratio that costs nothing

@@ -15,8 +15,8 @@ import docker
 import requests
 
 from .concurrent import in_parallel
-from .docker_api import DockerHosts
-from .errors import Unobservable, Unobserved, describe
+from .docker_api import DockerHosts, failure
+from .errors import Unobservable, Unobserved
 from .inventory import Engine, Inventory
 
 # Prints one line and exits 0 (connected) or 1 (not); argv: host port timeout_s.
@@ -48,7 +48,7 @@ def internal_address(inventory: Inventory, dependency: str) -> tuple[str, int]:
     return spec.internal_host, spec.internal_port
 
 
-def connect_from(api, container: str, host: str, port: int, timeout_s: float) -> Reach:
+def connect_from(api, container: str, host: str, port: int, timeout_s: float, daemon: str = "Docker") -> Reach:
     """Run the connect in `container` through the low-level Docker API; Unobservable when it cannot run."""
     address = f"{host}:{port}"
     try:
@@ -56,13 +56,8 @@ def connect_from(api, container: str, host: str, port: int, timeout_s: float) ->
                                   stdout=True, stderr=True)["Id"]
         raw = api.exec_start(exec_id)
         code = api.exec_inspect(exec_id).get("ExitCode")
-    except docker.errors.NotFound:
-        raise Unobservable(f"container {container} does not exist: nothing to look from") from None
-    except docker.errors.APIError as exc:
-        # 409: the container is not running (judged by container-running), so nothing runs inside it.
-        raise Unobservable(f"cannot exec in {container} ({describe(exc)})") from None
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise Unobservable(f"docker exec in {container} failed ({describe(exc)})") from None
+        raise failure(exc, "exec the connect probe", container, daemon) from None
     output = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
     if code not in (0, 1):  # 126/127: no python3 in the image; anything else: the probe itself broke
         raise Unobservable(f"the connect probe could not run in {container} (exit code {code}: "
@@ -83,7 +78,8 @@ def reach_samples(inventory: Inventory, engines: list[Engine], hosts: DockerHost
             return Unobserved(error)
         host, port = internal_address(inventory, dependency)
         try:
-            return connect_from(client.api, engine.container, host, port, inventory.timeouts.connect_s)
+            return connect_from(client.api, engine.container, host, port, inventory.timeouts.connect_s,
+                                f"Docker host {engine.host!r}")
         except Unobservable as exc:
             return Unobserved(str(exc))
 

@@ -112,7 +112,7 @@ def test_stopped_container_layer_is_reclaimable(tmp_path, lab):
         run = run_checks(tmp_path, "-m", "daily", "-k", "docker_disk_reclaimable", inventory)
         assert_failed_exactly(run, {"test_docker_disk_reclaimable"})
         assert "stopped containers 4.8 MB" in run.messages["test_docker_disk_reclaimable"]
-        assert "never --volumes" in run.messages["test_docker_disk_reclaimable"]
+        assert "remediation: python -m remediation docker-cleanup" in run.messages["test_docker_disk_reclaimable"]
     finally:
         leftover.remove(force=True)
         client.close()

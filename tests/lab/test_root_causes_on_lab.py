@@ -75,7 +75,10 @@ def test_a_frozen_docker_daemon_is_the_root_of_every_container_check(tmp_path, l
     roots, blocked = roots_and_blocked(run)
     assert roots == {"test_docker_daemon_answers"}, sorted(roots)
     assert "test_container_running[nautilus-risk-engine]" in blocked
-    assert "sudo systemctl start docker" in run.messages["test_docker_daemon_answers"]
+    message = run.messages["test_docker_daemon_answers"]
+    assert "is running but does not answer" in message and f"dockerd pid {pid} is in state T (stopped)" in message
+    assert f"sudo kill -CONT {pid}" in message and "sudo systemctl restart docker" in message
+    assert "systemctl start docker" not in message  # it runs: starting it is no fix
     assert "start-container" not in run.output and "restart-container" not in run.output
     assert elapsed < 60
     subprocess.run(["docker", "info"], capture_output=True, timeout=30)  # the daemon answers again

@@ -1,6 +1,8 @@
 """The PostgreSQL and Redis checks on constructed samples: healthy passes, each bad fact fails with its message."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from checks import test_postgres as pgc
@@ -75,12 +77,30 @@ def test_big_database_fails():
     fails(pgc.test_postgres_size, pg(size_bytes=101 * GB), r"at most 100 GB; saw 101.00 GB", inventory=INV)
 
 
-def test_connections_near_max_fail_and_say_who():
-    sessions = [session(i, app="leaky-pool") for i in range(81)]
+def test_connections_near_max_fail_and_say_who_holds_them():
+    sessions = ([session(i, app="leaky-pool", client_addr="172.18.0.7") for i in range(55)]
+                + [session(100 + i, state="idle in transaction", app="leaky-pool", client_addr="172.18.0.7")
+                   for i in range(10)]
+                + [session(200 + i, state="active", app="nautilus-risk-engine") for i in range(12)]
+                + [session(300 + i, app="nautilus-risk-engine") for i in range(4)]
+                + [session(400, app="", client_addr=None), session(401, app="psql", client_addr="10.0.0.9"),
+                   session(402, app="psql", client_addr="10.0.0.9", state="active")])
     verdict = Verdict("postgres")
-    with pytest.raises(pytest.fail.Exception, match=r"at most 80 % of max_connections \(100\); saw 81 connections"):
+    with pytest.raises(pytest.fail.Exception) as failure:
         pgc.test_postgres_connections(pg(sessions=sessions), inventory=INV, verdict=verdict)
-    assert any("leaky-pool @ 172.18.0.5" in text for name, text in verdict.records if name == "evidence:by_client")
+    assert str(failure.value) == (
+        "[postgres] expected at most 80 % of max_connections (100); saw 84 connections (84 %), held by "
+        "leaky-pool @ 172.18.0.7: 65 (55 idle, 10 idle in transaction); "
+        "nautilus-risk-engine @ 172.18.0.5: 16 (12 active, 4 idle); psql @ 10.0.0.9: 2 (1 idle, 1 active); "
+        "1 more holding 1")
+    facts = dict(verdict.records)
+    assert json.loads(facts["evidence:holders"]) == [
+        {"application": "leaky-pool", "client": "172.18.0.7", "connections": 65, "idle": 55,
+         "idle in transaction": 10},
+        {"application": "nautilus-risk-engine", "client": "172.18.0.5", "connections": 16, "active": 12, "idle": 4},
+        {"application": "psql", "client": "10.0.0.9", "connections": 2, "idle": 1, "active": 1},
+        {"application": "-", "client": "local", "connections": 1, "idle": 1}]
+    assert facts["advice"].startswith("find why leaky-pool @ 172.18.0.7 holds 65 (its pool size, sessions left idle)")
 
 
 def test_more_than_twenty_active_fail():

@@ -20,6 +20,8 @@ from observation.inventory import load_inventory
 from observation.metrics import MetricsUnreadable, error_rate_pct, read_metrics
 from observation.reach import Reach, connect_from
 
+from test_docker_failures import api_error
+
 FAILED, SKIPPED = pytest.fail.Exception, pytest.skip.Exception
 INV = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
 ANALYTICS, RISK, WEBSOCKET = INV.engines["analytics"], INV.engines["risk"], INV.engines["websocket"]
@@ -256,12 +258,15 @@ def test_reach_checks_pass_on_a_connect_and_fail_with_the_exec_output():
     v = verdict()
     ep.test_engine_reaches_redis(RISK, good, v)
     assert any("connected to redis:6379" in text for name, text in v.records if name.startswith("evidence:"))
+    v = verdict()
     with pytest.raises(FAILED, match=r"a TCP connection from nautilus-risk-engine to postgres:5432; "
-                                     r"saw cannot connect to postgres:5432: \[Errno -2\] Name or service not known; fix:"):
-        ep.test_engine_reaches_postgres(RISK, good, verdict())
+                                     r"saw cannot connect to postgres:5432: \[Errno -2\] Name or service not known$"):
+        ep.test_engine_reaches_postgres(RISK, good, v)
+    assert dict(v.records)["advice"].startswith("check that the engine shares PostgreSQL's network")
     with pytest.raises(Unobservable, match="not running"):
-        ep.test_engine_reaches_redis(RISK, {("risk", "redis"): Unobserved("cannot exec in x (409: not running)")},
-                                     verdict())
+        ep.test_engine_reaches_redis(RISK, {("risk", "redis"): Unobserved("container x is not running (Docker host "
+                                                                          "'local' refused to exec the connect probe: "
+                                                                          "409 Conflict)")}, verdict())
 
 
 class FakeExecApi:
@@ -287,10 +292,9 @@ def test_connect_from_reads_exit_code_and_refuses_a_broken_probe():
     assert not connect_from(FakeExecApi(1, b"cannot connect to redis:6379: timed out\n"), "c", "redis", 6379, 3).ok
     with pytest.raises(Unobservable, match="exit code 127"):
         connect_from(FakeExecApi(127, b"exec: python3: not found"), "c", "redis", 6379, 3)
-    import docker
-    with pytest.raises(Unobservable, match="cannot exec in c"):
-        connect_from(FakeExecApi(0, error=docker.errors.APIError("409 Conflict: container is not running")),
-                     "c", "redis", 6379, 3)
+    with pytest.raises(Unobservable, match=r"^container c is not running \(Docker refused to exec the connect probe: "
+                                           r"409 Conflict\)$"):
+        connect_from(FakeExecApi(0, error=api_error(409, "Container 3f2a is not running")), "c", "redis", 6379, 3)
 
 
 def test_the_connect_script_really_connects_and_reports(tmp_path):

@@ -120,6 +120,14 @@ def run(check, *args):
     return verdict
 
 
+def failing(check, *args) -> tuple[str, str | None]:
+    """What a failing check says it saw, and the advice it chose as its fix (None: its own helper)."""
+    verdict = Verdict("t")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        check(*args, verdict)
+    return str(failure.value), dict(verdict.records).get("advice")
+
+
 def test_healthy_host_passes_every_check():
     for check in (checks.test_host_disk_root, checks.test_host_disk_docker_root, checks.test_host_memory,
                   checks.test_host_cpu_load):
@@ -130,8 +138,9 @@ def test_healthy_host_passes_every_check():
 
 def test_disk_above_critical_fails_with_free_space_and_fix():
     full = facts(disk_root=DiskUsage("/", "/", 1000, 950, 50))
-    with pytest.raises(pytest.fail.Exception, match=r"at most 90 % used; saw 95 % used.*never prune volumes"):
-        run(checks.test_host_disk_root, full, INVENTORY)
+    finding, fix = failing(checks.test_host_disk_root, full, INVENTORY)
+    assert finding.endswith("at most 90 % used; saw 95 % used, 0.0 GB free (CRITICAL; warning above 80 %)")
+    assert fix.startswith("remove unused images") and "never prune volumes" in fix
 
 
 def test_disk_between_warning_and_critical_passes_with_a_warning_noted():
@@ -158,18 +167,35 @@ def test_low_available_memory_fails():
         run(checks.test_host_memory, facts(memory=Memory(2000, 100)), INVENTORY)
 
 
-def test_high_load_per_cpu_fails():
-    with pytest.raises(pytest.fail.Exception, match=r"5-minute load of at most 2 per CPU; saw 5 on 2 CPUs = 2.5 per CPU"):
-        run(checks.test_host_cpu_load, facts(load=Load(3.0, 5.0, 3.0, 2)), INVENTORY)
+def test_high_load_per_cpu_fails_with_its_fix_apart():
+    finding, fix = failing(checks.test_host_cpu_load, facts(load=Load(3.0, 5.0, 3.0, 2)), INVENTORY)
+    assert finding == ("[t] expected a 5-minute load of at most 2 per CPU; saw 5 on 2 CPUs = 2.5 per CPU "
+                       "(1 min 3, 15 min 3)")
+    assert fix == "find the busiest containers (docker stats --no-stream)"
+
+
+@pytest.mark.parametrize("check, args", [
+    (checks.test_host_memory, (facts(memory=Memory(2000, 100)), INVENTORY)),
+    (checks.test_host_disk_docker_root, (facts(disk_docker_root=DiskUsage("/d", "/", 1000, 990, 10)), INVENTORY)),
+    (checks.test_docker_storage_driver, (facts(docker_info={"Driver": "vfs"}),)),
+], ids=lambda p: getattr(p, "__name__", ""))
+def test_no_finding_carries_its_fix(check, args):
+    finding, fix = failing(check, *args)
+    assert "fix" not in finding and fix
 
 
 def test_a_one_minute_spike_alone_passes():
     run(checks.test_host_cpu_load, facts(load=Load(9.0, 2.0, 1.0, 2)), INVENTORY)
 
 
-def test_reclaimable_above_limit_fails_and_never_suggests_volumes():
-    with pytest.raises(pytest.fail.Exception, match=r"at most 10 GB reclaimable; saw 12.0 GB \(images 8.0 GB, stopped containers 3.0 GB.*never --volumes"):
-        run(checks.test_docker_disk_reclaimable, df(images_gb=8, stopped_gb=3, cache_gb=1, volume_gb=100), INVENTORY)
+def test_reclaimable_above_limit_fails_with_the_cleanup_that_fits():
+    finding, fix = failing(checks.test_docker_disk_reclaimable,
+                           df(images_gb=8, stopped_gb=3, cache_gb=1, volume_gb=100), INVENTORY)
+    assert finding.endswith("at most 10 GB reclaimable; saw 12.0 GB (images 8.0 GB, stopped containers 3.0 GB, "
+                            "build cache 1.0 GB)")
+    assert fix is None  # its own helper, docker-cleanup, which never touches volumes
+    _, fix = failing(checks.test_docker_disk_reclaimable, df(images_gb=1, stopped_gb=1, cache_gb=11), INVENTORY)
+    assert fix.startswith("docker builder prune")  # docker-cleanup leaves the build cache alone
 
 
 def test_big_unused_volumes_alone_do_not_fail():

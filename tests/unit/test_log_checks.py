@@ -240,9 +240,11 @@ def test_error_rate_at_the_limit_passes_and_above_fails():
     logs_checks.test_log_error_rate(RISK, scans(ten), INV, verdict())
     v = verdict()
     with pytest.raises(FAILED, match=r"expected at most 10 error lines in the last 1 h .*; saw 11; "
-                                     r"latest: 'request failed'; fix: .*diagnose-engine risk"):
+                                     r"latest: 'request failed'$"):
         logs_checks.test_log_error_rate(RISK, scans(ten + "request failed\n"), INV, v)
     assert ("measured:errors_lines", "11") in v.records
+    assert dict(v.records)["advice"] == ("read them (docker logs nautilus-risk-engine --since 1h); python -m "
+                                         "remediation diagnose-engine risk; a known error is named by log-known-errors")
 
 
 def test_error_rate_uses_the_engines_own_limit():
@@ -261,8 +263,11 @@ def test_error_lines_are_redacted_in_the_evidence():
 
 def test_a_truncated_window_under_the_limit_cannot_be_judged():
     window = Window("hour", 3600, 100, {"errors": ERRORS, "slow": SLOW}, known=True)
-    with pytest.raises(Unobservable, match="logged more than 100 lines in the last 1 h; the newest 100 hold 0 error"):
-        logs_checks.test_log_error_rate(RISK, scans("INFO ok\n" * 100, window=window), INV, verdict())
+    v = verdict()
+    with pytest.raises(Unobservable, match=r"logged more than 100 lines in the last 1 h; the newest 100 hold 0 "
+                                           r"error lines \(limit 10\)$"):
+        logs_checks.test_log_error_rate(RISK, scans("INFO ok\n" * 100, window=window), INV, v)
+    assert dict(v.records)["advice"] == "read the rest of the last 1 h with docker logs"
     with pytest.raises(FAILED, match="saw at least 100 "):
         logs_checks.test_log_error_rate(RISK, scans("ERROR\n" * 100, window=window), INV, verdict())
 
@@ -280,13 +285,15 @@ def test_slow_operations_above_the_limit_fail():
 
 def test_known_error_in_the_logs_fails_with_its_id_line_fix_and_helper():
     log = CLEAN + LOG_SAMPLES["port-in-use"] + "\n"
+    v = verdict()
     with pytest.raises(FAILED) as failure:
-        logs_checks.test_log_known_errors(RISK, scans(log), snapshot(), INV, CONFIG, verdict())
-    message = str(failure.value)
+        logs_checks.test_log_known_errors(RISK, scans(log), snapshot(), INV, CONFIG, v)
+    message, fix = str(failure.value), dict(v.records)["advice"]
     assert 'port-in-use ("Port already in use", Knowledge Base > Container Errors) in the logs: ' in message
-    assert "address already in use" in message and "fix: find out who holds the port" in message
-    assert "run first: python -m remediation free-port 8200 --inventory=lab/inventory.yaml" in message
-    assert "kill -9" not in message
+    assert "address already in use" in message and "fix" not in message and "remediation" not in message
+    assert fix.startswith("port-in-use: find out who holds the port")
+    assert fix.endswith("; run first: python -m remediation free-port 8200 --inventory=lab/inventory.yaml")
+    assert "kill -9" not in fix
 
 
 def test_known_error_in_docker_state_fails():
@@ -297,11 +304,14 @@ def test_known_error_in_docker_state_fails():
 
 def test_engine_helper_is_left_out_for_a_service_container():
     log = LOG_SAMPLES["messagebus-connection-failed"] + "\n"
+    service, engine = verdict(), verdict()
     with pytest.raises(FAILED) as failure:
-        logs_checks.test_log_known_errors(REDIS, scans(log, target=REDIS), snapshot(), INV, CONFIG, verdict())
-    assert "messagebus-connection-failed" in str(failure.value) and "check-messagebus" not in str(failure.value)
-    with pytest.raises(FAILED, match="run first: python -m remediation check-messagebus risk"):
-        logs_checks.test_log_known_errors(RISK, scans(log), snapshot(), INV, CONFIG, verdict())
+        logs_checks.test_log_known_errors(REDIS, scans(log, target=REDIS), snapshot(), INV, CONFIG, service)
+    assert "messagebus-connection-failed" in str(failure.value)
+    assert "check-messagebus" not in dict(service.records)["advice"]
+    with pytest.raises(FAILED):
+        logs_checks.test_log_known_errors(RISK, scans(log), snapshot(), INV, CONFIG, engine)
+    assert "run first: python -m remediation check-messagebus risk" in dict(engine.records)["advice"]
 
 
 def test_weekly_summary_counts_the_weekly_pattern():

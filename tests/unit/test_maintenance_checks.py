@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import time
 from datetime import date
 
@@ -33,6 +34,14 @@ def run(check, *args):
     verdict = Verdict("t")
     check(*args, verdict)
     return verdict
+
+
+def failing(check, *args) -> tuple[str, str | None]:
+    """What a failing check says it saw, and the advice it chose as its fix (None: its own helper)."""
+    verdict = Verdict("t")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        check(*args, verdict)
+    return str(failure.value), dict(verdict.records).get("advice")
 
 
 def aged(path, days: float) -> None:
@@ -70,8 +79,16 @@ def test_empty_or_broken_backup_fails(tmp_path, content):
 
 def test_missing_backup_directory_fails_clearly(tmp_path):
     sample = sample_backups(HOST, str(tmp_path / "nope"), PATTERN, date.today())
-    with pytest.raises(pytest.fail.Exception, match=r"saw no directory .*/nope \(is backup_dir right"):
-        run(checks.test_backup_today, sample)
+    finding, fix = failing(checks.test_backup_today, sample)
+    assert finding.endswith(f"saw no directory {tmp_path}/nope")
+    assert fix == "check backup_dir in the inventory, and that the backup job is installed"
+
+
+def test_no_backup_today_says_what_is_there_and_how_to_make_one(tmp_path):
+    (tmp_path / "nautilus_backup_20200101.sql.gz").write_bytes(gzip.compress(b"x"))
+    finding, fix = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), PATTERN, date.today()))
+    assert "saw none dated today; newest files: " in finding and "fix" not in finding
+    assert fix == "run the backup (pg_dump | gzip) and check why today's did not run"
 
 
 def test_unreadable_backup_sample_cannot_be_observed():
@@ -112,8 +129,10 @@ def test_judge_rotation_uses_whole_ages():
 
 
 def test_missing_log_directory_fails(tmp_path):
-    with pytest.raises(pytest.fail.Exception, match=r"no such directory \(is log_dir right"):
-        run(checks.test_logs_rotated, sample_log_rotation(HOST, str(tmp_path / "none"), 7, 30), INVENTORY)
+    finding, fix = failing(checks.test_logs_rotated, sample_log_rotation(HOST, str(tmp_path / "none"), 7, 30),
+                           INVENTORY)
+    assert finding.endswith("saw no such directory")
+    assert fix == "set log_dir in the inventory to where the platform writes its logs"  # rotate-logs cannot help
 
 
 # -- container log size ----------------------------------------------------------
@@ -136,8 +155,9 @@ def test_container_log_size_reads_the_file_through_testinfra(tmp_path):
 def test_small_container_log_passes_and_big_one_fails():
     states = States(**{ENGINE.name: {"LogPath": "/x"}})
     run(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): 5 * MB}, states, INVENTORY)
-    with pytest.raises(pytest.fail.Exception, match=r"at most 100 MB; saw 250.0 MB; fix: set log rotation"):
-        run(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): 250 * MB}, states, INVENTORY)
+    finding, fix = failing(checks.test_container_log_size, ENGINE, {("local", ENGINE.name): 250 * MB}, states,
+                           INVENTORY)
+    assert finding.endswith("at most 100 MB; saw 250.0 MB") and fix.startswith("set log rotation for the container")
 
 
 def test_container_without_a_log_file_is_skipped_not_passed():
@@ -153,8 +173,9 @@ def test_image_age_judges_the_containers_image():
     df = {"Images": [{"Id": "sha256:new", "Created": time.time() - 3 * DAY_S, "RepoTags": ["nautilus/risk:1"]}]}
     run(checks.test_image_age, ENGINE, states, df, INVENTORY)
     df["Images"][0]["Created"] = time.time() - 200 * DAY_S
-    with pytest.raises(pytest.fail.Exception, match=r"within 90 days; saw nautilus/risk:1 built 200 days ago"):
-        run(checks.test_image_age, ENGINE, states, df, INVENTORY)
+    finding, fix = failing(checks.test_image_age, ENGINE, states, df, INVENTORY)
+    assert finding.endswith("within 90 days; saw nautilus/risk:1 built 200 days ago")
+    assert fix == "rebuild or pull the image for security updates and recreate the container"
 
 
 # -- Prometheus --------------------------------------------------------------------
@@ -167,9 +188,10 @@ PROM = Prometheus("http://127.0.0.1:9090", 1, 1)
 
 def test_targets_all_up_pass_and_a_down_one_fails_by_name():
     run(checks.test_prometheus_targets_up, PROM, [UP], INVENTORY, {})
-    with pytest.raises(pytest.fail.Exception, match=r"all 2 active targets up; saw 1 not up: "
-                                                    r"nautilus-engines/risk-engine:8200: down \(dial tcp"):
-        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {})
+    finding, fix = failing(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {})
+    assert re.search(r"all 2 active targets up; saw 1 not up: nautilus-engines/risk-engine:8200: down \(dial tcp",
+                     finding) and "fix" not in finding
+    assert fix == "start the engine behind each target, or correct the scrape config"
 
 
 def test_a_target_down_under_a_maintenance_window_is_not_a_failure():

@@ -92,9 +92,13 @@ def test_memory_below_warning_passes_and_says_high():
 
 @pytest.mark.parametrize("mib,level", [(210, "WARNING"), (240, "CRITICAL")])
 def test_memory_above_warning_fails_with_its_level(mib, level):
+    v = Verdict("x")
     with fails(rf"expected memory at most 80 % of its limit; saw .* MiB of 256 MiB\): {level} "
-               r"\(HIGH above 70 %, CRITICAL above 90 %\).*diagnose-engine risk"):
-        checks.test_container_memory_usage(ENGINE, usage(memory_mib=mib), INVENTORY, Verdict("x"))
+               r"\(HIGH above 70 %, CRITICAL above 90 %\)$"):
+        checks.test_container_memory_usage(ENGINE, usage(memory_mib=mib), INVENTORY, v)
+    assert dict(v.records)["advice"] == ("restart it to release memory, raise its limit, or find the leak "
+                                         "(engine-memory-growth); python -m remediation diagnose-engine risk shows "
+                                         "its stats and logs")
 
 
 def test_memory_threshold_is_per_engine():
@@ -121,9 +125,11 @@ def test_moderate_cpu_passes_noted_with_io_evidence():
 
 
 def test_cpu_above_critical_fails():
+    v = Verdict("x")
     with fails(r"expected CPU at most 80 % \(docker stats: 100 % is one core\); saw 95 % of one core \(HIGH; "
-               r"MODERATE above 50 %, 2 CPUs online\)"):
-        checks.test_container_cpu_usage(REDIS, usage(REDIS, cpu_cores=0.95), INVENTORY, Verdict("x"))
+               r"MODERATE above 50 %, 2 CPUs online\)$"):
+        checks.test_container_cpu_usage(REDIS, usage(REDIS, cpu_cores=0.95), INVENTORY, v)
+    assert dict(v.records)["advice"] == "find the busy work in its logs, scale it out or give it more CPUs"
 
 
 # -- engine-memory-growth ----------------------------------------------------------------------------
@@ -137,8 +143,11 @@ def test_flat_memory_passes():
 
 
 def test_growth_above_the_limit_fails():
-    with fails(r"expected growth at most 10 MB/min; saw 60 MB/min \(100 -> 120 MiB in 20 s"):
-        checks.test_engine_memory_growth(INVENTORY.engines["risk"], growth(100, 120), INVENTORY, Verdict("x"))
+    v = Verdict("x")
+    with fails(r"expected growth at most 10 MB/min; saw 60 MB/min \(100 -> 120 MiB in 20 s.*\): growing as a leak "
+               r"does$"):
+        checks.test_engine_memory_growth(INVENTORY.engines["risk"], growth(100, 120), INVENTORY, v)
+    assert "advice" not in dict(v.records)  # its own helper, diagnose-engine
 
 
 def test_growth_of_an_unobserved_engine_cannot_be_observed():
