@@ -58,12 +58,12 @@ def test_container_exists(container, container_states, verdict):
        needs=("container-exists", "container-not-restart-looping"))  # a loop is the cause, "not running" its effect
 def test_container_running(container, container_states, inventory, port_probes, verdict):
     state = inspected(container, container_states, verdict)["State"]
-    note = choose_start_fix(container, state, inventory, port_probes, verdict)
-    verdict.expect(state["Status"] == "running",
-                   expected="status running",
-                   seen=f"status {state['Status']} (exit code {state.get('ExitCode')}"
-                        f"{', OOM-killed' if state.get('OOMKilled') else ''}{', ' + state['Error'] if state.get('Error') else ''})"
-                        + note)
+    held = choose_start_fix(container, state, inventory, port_probes, verdict)
+    status = (f"status {state['Status']} (exit code {state.get('ExitCode')}"
+              f"{', OOM-killed' if state.get('OOMKilled') else ''}{', ' + state['Error'] if state.get('Error') else ''})")
+    # Another process on its port is the cause: the container could not take the port back if started.
+    verdict.expect(state["Status"] == "running", expected="status running",
+                   seen=f"{held}, while the container is {status}" if held else status)
 
 
 def published_port(container, inventory) -> int | None:
@@ -75,7 +75,8 @@ def published_port(container, inventory) -> int | None:
 
 def choose_start_fix(container, state: dict, inventory, port_probes, verdict) -> str:
     """The fix that fits why it is not running: paused -> unpause; a restart loop -> its diagnosis; stopped while
-    another process answers on its port -> who holds the port (starting it could not bind); else start-container."""
+    another process answers on its port -> who holds the port (starting it could not bind); else start-container.
+    Returns what holds its port, in words, when that is the cause; else ""."""
     status = state.get("Status")
     if status == "paused":
         verdict.remedy("unpause-container", container.name)  # start-container refuses a paused container
@@ -86,7 +87,7 @@ def choose_start_fix(container, state: dict, inventory, port_probes, verdict) ->
         probe = port_probes.get((container.host, port)) if port else None
         if probe is not None and probe.open:
             verdict.remedy("free-port", str(port))
-            return f"; its port {port} accepts connections all the same: another process holds it, so it could not start"
+            return f"port {port} is held by another process (it accepts connections)"
     return ""
 
 
@@ -98,8 +99,10 @@ def test_container_healthy(container, container_states, verdict):
     verdict.expect(state["Status"] == "running", expected="a running container reported healthy",
                    seen=f"status {state['Status']}, so no health at all")
     health = state.get("Health")
+    if health is None:
+        verdict.advise("add a healthcheck: to the compose service and recreate the container")
     verdict.expect(health is not None, expected="a Docker health check reporting healthy",
-                   seen="no health check configured for this container (add one to the compose file)")
+                   seen="no health check configured for this container")
     last = (health.get("Log") or [{}])[-1]
     verdict.expect(health["Status"] == "healthy", expected="Docker health status healthy",
                    seen=f"{health['Status']} after {health.get('FailingStreak', 0)} failing probes"
@@ -148,9 +151,7 @@ def test_container_not_oom_killed(container, container_states, verdict):
     since = (f"Docker restarted it at {state.get('StartedAt')} (restart #{attrs.get('RestartCount') or 0})"
              if state.get("Status") == "running" else f"now {state.get('Status')}, exit code {state.get('ExitCode')}")
     verdict.expect(not state.get("OOMKilled"), expected="State.OOMKilled false",
-                   seen=f"OOM-killed when it last stopped ({state.get('FinishedAt')}, memory limit {limit}); {since}; "
-                        "fix: find the leak or raise the memory limit in the compose file; a restart alone only waits for the "
-                        "next kill (diagnose-memory: its memory against the limit and its growth)")
+                   seen=f"OOM-killed when it last stopped ({state.get('FinishedAt')}, memory limit {limit}); {since}")
 
 
 @check("container-exit-code", "Container's last exit code is 0", tiers=DAILY, severity="normal",
@@ -205,9 +206,11 @@ def test_container_healthcheck_configured(container, container_states, verdict):
     attrs = inspected(container, container_states, verdict)
     test = ((attrs.get("Config") or {}).get("Healthcheck") or {}).get("Test") or []
     verdict.evidence("healthcheck", (attrs.get("Config") or {}).get("Healthcheck"))
-    verdict.expect(bool(test) and test[0] != "NONE", expected="a health check (Config.Healthcheck)",
-                   seen=("health check disabled (NONE)" if test else "no health check in the image or the compose file")
-                        + "; fix: add a healthcheck: to the compose service")
+    ok = bool(test) and test[0] != "NONE"
+    if not ok:
+        verdict.advise("add a healthcheck: to the compose service and recreate the container")
+    verdict.expect(ok, expected="a health check (Config.Healthcheck)",
+                   seen="health check disabled (NONE)" if test else "no health check in the image or the compose file")
 
 
 RESTARTING_POLICIES = ("unless-stopped", "always", "on-failure")
@@ -218,8 +221,11 @@ RESTARTING_POLICIES = ("unless-stopped", "always", "on-failure")
        needs=("container-exists",))
 def test_container_restart_policy(container, container_states, verdict):
     policy = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("RestartPolicy") or {}
-    verdict.expect(policy.get("Name") in RESTARTING_POLICIES, expected=f"a restart policy in {RESTARTING_POLICIES}",
-                   seen=f"restart policy {policy.get('Name') or 'no'!r}; fix: restart: unless-stopped in the compose file")
+    ok = policy.get("Name") in RESTARTING_POLICIES
+    if not ok:
+        verdict.advise("set restart: unless-stopped on the service in the compose file and recreate the container")
+    verdict.expect(ok, expected=f"a restart policy in {RESTARTING_POLICIES}",
+                   seen=f"restart policy {policy.get('Name') or 'no'!r}")
 
 
 @check("container-memory-limit", "Container has a memory limit", tiers=DAILY, severity="normal", guide=STARTUP,
@@ -227,8 +233,10 @@ def test_container_restart_policy(container, container_states, verdict):
 def test_container_memory_limit(container, container_states, verdict):
     memory = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("Memory") or 0
     verdict.measured("memory_limit_mib", round(memory / 2**20))
+    if not memory:
+        verdict.advise("set mem_limit on the service in the compose file and recreate the container")
     verdict.expect(memory > 0, expected="a memory limit (HostConfig.Memory > 0)",
-                   seen="no memory limit: one leak can starve the whole host; fix: mem_limit in the compose file")
+                   seen="no memory limit: one leak can starve the whole host")
 
 
 @check("container-non-root", "Container does not run as root", tiers=WEEKLY, severity="normal",
@@ -236,8 +244,10 @@ def test_container_memory_limit(container, container_states, verdict):
        needs=("container-exists",))
 def test_container_non_root(container, container_states, verdict):
     user = (inspected(container, container_states, verdict).get("Config") or {}).get("User") or ""
+    if is_root(user):
+        verdict.advise("set user: on the service in the compose file, or USER in the image")
     verdict.expect(not is_root(user), expected="a non-root Config.User",
-                   seen=f"user {user or '(unset, so root)'!r}; fix: user: in the compose file or USER in the image")
+                   seen=f"user {user or '(unset, so root)'!r}")
 
 
 @check("container-data-on-volumes", "PostgreSQL and Redis keep their data on a volume", tiers=WEEKLY,
@@ -249,9 +259,11 @@ def test_container_data_on_volumes(container, container_states, verdict):
     verdict.evidence("mounts", [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination")} for m in mounts])
     found = data_mount(mounts, data_dir)
     others = ", ".join(f"{m.get('Type')} on {m.get('Destination')}" for m in mounts) or "no mounts"
+    if found is None:
+        verdict.advise(f"mount a named volume on {data_dir} in the compose file (copy the data out before the "
+                       "container is recreated)")
     verdict.expect(found is not None, expected=f"a volume (or bind mount) holding {data_dir}",
-                   seen=f"{others}: the data lives in the container and is lost when it is recreated; "
-                        f"fix: a named volume on {data_dir} in the compose file")
+                   seen=f"{others}: the data lives in the container and is lost when it is recreated")
 
 
 @check("container-log-rotation", "Container logs rotate", tiers=WEEKLY, severity="normal", guide=DOCKER_TUNING,
@@ -260,6 +272,8 @@ def test_container_log_rotation(container, container_states, verdict):
     config = (inspected(container, container_states, verdict).get("HostConfig") or {}).get("LogConfig") or {}
     verdict.evidence("log_config", config)
     rotates, how = log_rotation(config)
+    if not rotates:
+        verdict.advise("set logging: {driver: json-file, options: {max-size: 10m, max-file: \"3\"}} on the service in "
+                       "the compose file")
     verdict.expect(rotates, expected="a log driver that keeps logs and rotates them (json-file or local with "
-                                     "max-size, or journald/syslog/...)",
-                   seen=f"{how}; fix: logging: {{driver: json-file, options: {{max-size: 10m, max-file: \"3\"}}}}")
+                                     "max-size, or journald/syslog/...)", seen=how)

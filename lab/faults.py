@@ -29,7 +29,7 @@ from .topology import LabService, find, services
 ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
                  "slow-log",
                  "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body")
-DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken")
+DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken", "port-impostor")
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
 POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres
 REDIS_FAULTS = ("redis-fill", "redis-evict")                      # target: redis
@@ -196,11 +196,11 @@ def _docker_fault(kind: str, svc: LabService) -> str:
     elif kind == "restart":
         container.restart(timeout=5)
         _wait_healthy_one(container)
-    elif kind == "port-taken":
+    elif kind in ("port-taken", "port-impostor"):
         if svc.port is None:
             raise LabError(f"{svc.container} publishes no port")
         container.stop(timeout=5)
-        hold_port(svc.port)
+        hold_port(svc.port, answer="degraded" if kind == "port-impostor" else None)
     _remember(kind, svc.service)
     return f"{kind} applied to {svc.container}"
 
@@ -215,9 +215,11 @@ def _wait_healthy_one(container, timeout_s: float = 45) -> None:
     raise LabError(f"{container.name} not healthy {timeout_s:.0f}s after the restart")
 
 
-def hold_port(port: int) -> int:
-    """Start a lab-owned process listening on 127.0.0.1:port; returns its pid."""
-    proc = subprocess.Popen([sys.executable, "-m", HOLDER_MARK, str(port)], start_new_session=True,
+def hold_port(port: int, answer: str | None = None) -> int:
+    """Start a lab-owned process listening on 127.0.0.1:port (answering HTTP with /health status `answer` when
+    given); returns its pid."""
+    extra = ["--answer", answer] if answer else []
+    proc = subprocess.Popen([sys.executable, "-m", HOLDER_MARK, str(port), *extra], start_new_session=True,
                             cwd=LAB_DIR.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     STATE_DIR.mkdir(exist_ok=True)
     (STATE_DIR / f"port-holder-{port}.pid").write_text(str(proc.pid))

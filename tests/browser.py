@@ -5,6 +5,7 @@ sends nothing beyond the page it is given (a file:// URL or loopback).
 """
 from __future__ import annotations
 
+import html
 import shutil
 import subprocess
 import tempfile
@@ -55,3 +56,32 @@ def screenshot(url: str, path: Path, size: str = "1400,1800") -> Path:
     if not path.exists():
         raise RuntimeError(f"chromium made no screenshot of {url}: {done.stderr[-500:]}")
     return path
+
+
+FIRST_SCREEN = """<!doctype html><html><body style="margin:0">
+<iframe id="page" src="{url}" width="{width}" height="{height}" style="border:0"></iframe><pre id="seen"></pre>
+<script>
+document.getElementById("page").onload = () => setTimeout(() => {{
+  const doc = document.getElementById("page").contentDocument;
+  const walker = doc.createTreeWalker(doc.body, NodeFilter.SHOW_TEXT);
+  const seen = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {{
+    const range = doc.createRange();
+    range.selectNodeContents(node);
+    const box = range.getBoundingClientRect();
+    if (box.height > 0 && box.top < {height} && box.bottom > 0 && node.textContent.trim()) seen.push(node.textContent.trim());
+  }}
+  document.getElementById("seen").textContent = seen.join("\\n");
+}}, 1500);
+</script></body></html>"""
+
+
+def first_screen(path: Path, width: int = 1280, height: int = 800) -> str:
+    """The text a reader sees on opening the page, without scrolling: every text whose box starts above the fold of
+    a `width` x `height` window (the page is framed by a file:// page of ours, which reads its layout)."""
+    with tempfile.TemporaryDirectory(prefix="nautilus-first-screen-") as folder:
+        frame = Path(folder) / "first-screen.html"
+        frame.write_text(FIRST_SCREEN.format(url=path.resolve().as_uri(), width=width, height=height))
+        dom = rendered_dom(frame.as_uri(), budget_ms=10_000)
+    seen = dom.split('<pre id="seen">', 1)[1].split("</pre>", 1)[0]
+    return html.unescape(seen)

@@ -17,8 +17,9 @@ import pytest
 from conftest import LAB_INVENTORY, ROOT, run_checks
 from reports.run import new_run_id
 
-INVENTORY = ("--inventory", str(LAB_INVENTORY))
+INVENTORY = ("--inventory", str(LAB_INVENTORY), "--guide-url=troubleshooting-guide.md")
 ROOT_CAUSE = "test_container_running[nautilus-risk-engine]"
+TITLE = "Platform container is running [nautilus-risk-engine]"  # what Allure shows: the check's title and target
 FIX = "python -m remediation start-container nautilus-risk-engine"
 STATUSES = {"passed", "failed", "broken", "skipped"}
 
@@ -51,13 +52,15 @@ def test_allure_report_of_a_stopped_engine(tmp_path, fault):
 
     by_name = {r["name"]: r for r in read(results, "result")}
     labels = {name: {(l["name"], l["value"]) for l in r["labels"]} for name, r in by_name.items()}
-    assert ("engine", "risk") in labels[ROOT_CAUSE] and ("engine", "risk") in labels["test_port_open[port-8200]"]
+    port = "Platform port accepts TCP connections [port-8200]"
+    assert ("engine", "risk") in labels[TITLE] and ("engine", "risk") in labels[port]
     assert {v for ls in labels.values() for k, v in ls if k == "severity"} <= {"critical", "normal", "minor"}
     assert all(any(link["url"].startswith("troubleshooting-guide.md#") for link in r["links"]) for r in by_name.values())
-    assert by_name["test_port_open[port-8200]"]["parameters"][0]["value"] == "8200"
-    assert ("blocked_by", ROOT_CAUSE.replace("test_container_running", "container-running")) \
-        in labels["test_engine_health_answers[risk-engine]"]
-    assert any(a["name"] == "remediation" for a in by_name[ROOT_CAUSE]["attachments"])
+    assert by_name[port]["parameters"][0]["value"] == "8200"
+    health = "Engine /health answers 200 [risk-engine]"
+    assert ("blocked_by", "container-running[nautilus-risk-engine]") in labels[health]
+    assert by_name[health]["status"] == by_name[port]["status"] == "skipped"
+    assert any(a["name"] == "fix" for a in by_name[TITLE]["attachments"])
 
     # No phantom teardowns (pytest >= 9.1's own finalizer, see reports/allure_labels.py), nor unfinished steps.
     fixtures = [f for c in read(results, "container") for f in c.get("befores", []) + c.get("afters", [])]
@@ -71,8 +74,8 @@ def test_allure_report_of_a_stopped_engine(tmp_path, fault):
     # The report lists tests lazily, so the failed check is opened at its own page (#<test result id>).
     report = next(out.glob(f"{results.name}-report"))
     ids = {t["name"]: t["id"] for t in json.loads((report / "test-results.json").read_text())["byId"].values()}
-    page = f"{(out / 'allure-latest-daily' / 'index.html').as_uri()}#{ids[ROOT_CAUSE]}"
-    dom = browser.dom_showing(page, ROOT_CAUSE, FIX)
-    assert ROOT_CAUSE in dom and FIX in dom
+    page = f"{(out / 'allure-latest-daily' / 'index.html').as_uri()}#{ids[TITLE]}"
+    dom = browser.dom_showing(page, TITLE, FIX)
+    assert TITLE in dom and FIX in dom
     assert "Engine down" in browser.dom_showing(f"{page.split('#')[0]}#categories", "Engine down")
     browser.screenshot(page, ROOT / "reports" / "out" / "screenshots" / "allure-stopped-engine.png")

@@ -8,9 +8,7 @@ whole, distinct sets.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,31 +17,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import browser
-from conftest import LAB_INVENTORY, ROOT
+from conftest import ROOT
+from outputs import artifacts_of, junit_counts, run_suite, series
 
 PLANTED_ENV_SECRET = "lab-planted-api-key-5e0c2a91"  # lab/compose.yaml, every engine's environment
 HEALTH_SECRET = "hostile-secret-7d41b9"
 SCREENSHOTS = ROOT / "reports" / "out" / "screenshots"
-
-
-def run_suite(reports: Path, *args: str, wait: bool = True):
-    env = dict(os.environ)
-    env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--inventory", str(LAB_INVENTORY),
-           f"--reports-dir={reports}", f"--state-dir={reports / 'state'}", *args]
-    if not wait:
-        return subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    return subprocess.run(cmd, cwd=ROOT, env=env, text=True, capture_output=True, timeout=300)
-
-
-def artifacts_of(output: str) -> dict[str, Path]:
-    names = {"HTML report": "html", "Allure results": "allure", "JUnit XML": "junit", "JSON summary": "json"}
-    found = {}
-    for line in output.splitlines():
-        label, _, value = line.partition(": ")
-        if label in names:
-            found[names[label]] = Path(value.strip())
-    return found
 
 
 def every_file(root: Path) -> list[Path]:
@@ -72,21 +51,20 @@ def test_json_summary_and_junit_agree(broken_run):
     reports, done, files, _ = broken_run
     assert done.returncode == 1, done.stdout[-2000:]
     summary = json.loads(files["json"].read_text())
-    assert summary["exit_code"] == 1 and summary["tier"] == "daily"
-    by_label = {f"{c['check_id']}[{c['target']}]": c for c in summary["checks"]}
+    assert summary["exit_code"] == 1 and summary["tier"] == "daily" and summary["partial"] is None
+    by_label = {c["label"]: c for c in summary["checks"]}
     stopped = by_label["container-running[nautilus-strategy-engine]"]
     assert stopped["outcome"] == "failed" and stopped["severity"] == "critical"
-    assert stopped["remediation"].startswith("python -m remediation start-container nautilus-strategy-engine")
+    assert stopped["target"] == "container:nautilus-strategy-engine" and stopped["engine"] == "strategy"
+    assert stopped["fix"].startswith("python -m remediation start-container nautilus-strategy-engine")
+    assert stopped["fix"].endswith("(dry run; add --apply to act)")
     assert by_label["port-open[port-8700]"]["outcome"] == "blocked"
     assert by_label["engine-status-healthy[risk-engine]"]["outcome"] == "failed"
     assert all(c["duration_s"] >= 0 for c in summary["checks"])
-    suite = ET.parse(files["junit"]).getroot()
-    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
-    counts = summary["counts"]
-    assert int(suite.get("tests")) == sum(counts.values())
-    assert int(suite.get("failures")) + int(suite.get("errors")) == \
-        counts["failed"] + counts["blocked"] + counts["cannot_observe"]
-    assert int(suite.get("skipped")) == counts["skipped"]
+    counts, outcomes = junit_counts(files["junit"]), summary["counts"]
+    assert counts["tests"] == sum(outcomes.values())
+    assert counts["failures"] + counts["errors"] == outcomes["failed"] + outcomes["cannot_observe"]
+    assert counts["skipped"] == outcomes["skipped"] + outcomes["blocked"] + outcomes["maintenance"]
     assert json.loads((reports / "latest-daily.json").read_text())["run_id"] == summary["run_id"]
 
 
@@ -95,34 +73,39 @@ def test_allure_results_carry_labels_categories_and_environment(broken_run):
     _, _, files, _ = broken_run
     results = [json.loads(p.read_text()) for p in files["allure"].glob("*-result.json")]
     by_name = {r["name"]: r for r in results}
-    port = by_name["test_port_open[port-8700]"]
+    port = by_name["Platform port accepts TCP connections [port-8700]"]
     labels = {(label["name"], label["value"]) for label in port["labels"]}
     assert {("engine", "strategy"), ("severity", "critical"), ("check", "port-open"),
             ("blocked_by", "container-running[nautilus-strategy-engine]")} <= labels
-    stopped = by_name["test_container_running[nautilus-strategy-engine]"]
-    assert any(link["url"].endswith("#container-wont-start") for link in stopped["links"])
+    assert port["status"] == "skipped"  # blocked: one status, always
+    stopped = by_name["Platform container is running [nautilus-strategy-engine]"]
+    assert stopped["status"] == "failed" and not stopped.get("links")  # no --guide-url: no link that leads nowhere
+    assert "```\npython -m remediation start-container nautilus-strategy-engine" in stopped["description"]
     assert [p["value"] for p in stopped["parameters"] if p["name"] == "container"] == ["nautilus-strategy-engine"]
     names = {c["name"] for c in json.loads((files["allure"] / "categories.json").read_text())}
     assert {"Blocked by a root cause", "Cannot observe"} <= names
     environment = (files["allure"] / "environment.properties").read_text()
-    assert "tier=daily" in environment and "docker_hosts=local=unix:///var/run/docker.sock" in environment
+    assert environment.startswith("verdict=") and "tier=daily" in environment
+    assert "docker_hosts=local=unix:///var/run/docker.sock (from the default" in environment
 
 
 @pytest.mark.lab_fault
-def test_prometheus_textfile_parses_and_carries_the_timestamps(broken_run):
+def test_prometheus_textfiles_parse_and_carry_the_timestamps(broken_run):
     reports, _, _, (started, finished) = broken_run
-    text = (reports / "textfile" / "nautilus_daily.prom").read_text()
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
-    key = ("nautilus_check_passed", (("check", "container-running"), ("severity", "critical"),
-                                     ("target", "nautilus-strategy-engine"), ("tier", "daily")))
-    assert samples[key] == 0
-    assert samples[("nautilus_check_passed", (("check", "container-running"), ("severity", "critical"),
-                                               ("target", "nautilus-risk-engine"), ("tier", "daily")))] == 1
-    assert started <= samples[("nautilus_checks_last_run_timestamp_seconds", (("tier", "daily"),))] <= finished
-    assert samples[("nautilus_checks_exit_code", (("tier", "daily"),))] == 1
+    checks = series(reports / "textfile" / "nautilus_daily.prom")
+    run = series(reports / "textfile" / "nautilus_daily_run.prom")
+    labels = {"check": "container-running", "severity": "critical", "tier": "daily", "host": "local"}
+    key = ("nautilus_check_passed", tuple(sorted({**labels, "engine": "strategy",
+                                                  "target": "container:nautilus-strategy-engine"}.items())))
+    assert checks[key] == 0
+    assert checks[("nautilus_check_passed", tuple(sorted({**labels, "engine": "risk",
+                                                          "target": "container:nautilus-risk-engine"}.items())))] == 1
+    roots = [dict(k[1]) for k in checks if k[0] == "nautilus_root_cause"]
+    assert sorted(r["engine"] for r in roots) == ["risk", "strategy"], roots  # one cause per broken engine
+    assert started <= run[("nautilus_checks_last_run_timestamp_seconds", (("tier", "daily"),))] <= finished
+    assert run[("nautilus_checks_exit_code", (("tier", "daily"),))] == 1
     # a failed first run has never succeeded: no last-success time is invented
-    assert ("nautilus_checks_last_success_timestamp_seconds", (("tier", "daily"),)) not in samples
+    assert ("nautilus_checks_last_success_timestamp_seconds", (("tier", "daily"),)) not in run
 
 
 @pytest.mark.lab_fault
@@ -134,9 +117,9 @@ def test_html_report_in_chromium_shows_the_failure_its_fix_and_hostile_text_as_t
     assert "\x1b" not in page  # an ANSI escape from the engine is shown as its escape text, never raw
     assert (reports / "latest-daily.html").read_bytes() == files["html"].read_bytes()
     dom = browser.rendered_dom(files["html"].as_uri())
-    assert "<title>Nautilus health checks</title>" in dom or "Nautilus health checks" in dom
+    assert "<title>daily: 2 root causes (critical first)" in dom  # the tab says the tier and the verdict
     assert "owned" not in dom.split("</title>")[0]  # the planted <script> never ran
-    assert "container-running[nautilus-strategy-engine]" in dom
+    assert "Platform container is running [nautilus-strategy-engine]" in dom
     assert "python -m remediation start-container nautilus-strategy-engine" in dom
     assert "&lt;script&gt;document.title" in dom  # the hostile body is shown, as text
     assert "<script>document.title" not in dom
@@ -170,7 +153,8 @@ def test_two_runs_at_once_write_two_whole_sets(tmp_path):
         assert summary["counts"]["passed"] == len(summary["checks"]) > 0
     latest = json.loads((tmp_path / "latest-emergency.json").read_text())["run_id"]
     assert latest in {json.loads(s["json"].read_text())["run_id"] for s in sets}
-    assert list(text_string_to_metric_families((tmp_path / "textfile" / "nautilus_emergency.prom").read_text()))
+    for name in ("nautilus_emergency.prom", "nautilus_emergency_run.prom"):
+        assert list(text_string_to_metric_families((tmp_path / "textfile" / name).read_text()))
 
 
 @pytest.mark.usefixtures("lab")

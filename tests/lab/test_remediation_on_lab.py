@@ -36,7 +36,8 @@ def test_restart_engine_dry_run_then_apply(tmp_path, lab_password):
     assert done.returncode == 0, done.stderr
     assert "nautilus-risk-engine is running and healthy" in done.stdout
     assert started_at("nautilus-risk-engine") != before
-    bundle = ROOT / done.stdout.splitlines()[0].removeprefix("diagnostics saved to ")
+    saved = next(line for line in done.stdout.splitlines() if line.startswith("diagnostics saved to "))
+    bundle = ROOT / saved.removeprefix("diagnostics saved to ")
     files = {p.name for p in bundle.iterdir()}
     assert {"containers.json", "engine-health.json", "host.json", "nautilus-postgres.log"} <= files
     assert all(lab_password not in p.read_text(errors="replace") for p in bundle.iterdir())

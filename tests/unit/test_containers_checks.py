@@ -137,8 +137,24 @@ def test_missing_healthcheck_fails(healthcheck, said):
 
 @pytest.mark.parametrize("policy", ["no", ""])
 def test_no_restart_policy_fails(policy):
-    with fails("restart policy 'no'; fix: restart: unless-stopped"):
+    with fails(r"saw restart policy 'no'$"):
         checks.test_container_restart_policy(ENGINE, states(HostConfig__RestartPolicy={"Name": policy}), verdict())
+
+
+@pytest.mark.parametrize("check, changes, fix", [
+    (checks.test_container_restart_policy, {"HostConfig__RestartPolicy": {"Name": "no"}}, "set restart:"),
+    (checks.test_container_memory_limit, {"HostConfig__Memory": 0}, "set mem_limit"),
+    (checks.test_container_non_root, {"Config__User": "root"}, "set user:"),
+    (checks.test_container_healthcheck_configured, {"Config__Healthcheck": None}, "add a healthcheck:"),
+    (checks.test_container_log_rotation, {"HostConfig__LogConfig": {"Type": "none", "Config": {}}}, "set logging:"),
+    (checks.test_container_healthy, {"State__Health": None}, "add a healthcheck:"),
+], ids=lambda p: getattr(p, "__name__", None))
+def test_a_compose_setting_is_seen_in_the_finding_and_fixed_in_its_own_field(check, changes, fix):
+    v = verdict()
+    with pytest.raises(pytest.fail.Exception) as failure:
+        check(ENGINE, states(**changes), v)
+    assert "fix" not in str(failure.value) and "compose file)" not in str(failure.value)
+    assert dict(v.records)["advice"].startswith(fix)
 
 
 @pytest.mark.parametrize("policy", ["always", "on-failure", "unless-stopped"])

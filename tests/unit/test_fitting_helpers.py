@@ -250,7 +250,7 @@ def test_container_running_names_the_fix_that_fits(status, port_open, fix):
         containers.test_container_running(RISK, snapshot(status), INV,
                                           {("local", 8200): PortProbe(port_open, 0.1)}, verdict)
     assert fix_of(verdict) == fix
-    assert ("another process holds it" in str(failure.value)) == port_open
+    assert ("port 8200 is held by another process" in str(failure.value)) == port_open
 
 
 def test_a_missing_container_is_created_not_started():
