@@ -13,6 +13,7 @@ import pytest
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.errors import Unobservable
 from observation.prometheus import down_targets, instance_port
+from observation.targets import in_containers
 
 from .guide import BEST_PRACTICES, DAILY_MAINTENANCE, LOG_MANAGEMENT
 
@@ -113,17 +114,38 @@ def test_image_age(container, container_states, docker_df, inventory, verdict):
                    seen=f"{', '.join(tags)} built {age_days:.3g} days ago")
 
 
+def explained_ports(inventory, maintenance_windows, container_states) -> dict[int, str]:
+    """Ports whose target is down for a reason another check or a window already tells: its engine or service is
+    under planned work, or its container is not running (container-running is that cause, with its own fix)."""
+    found = {}
+    for kind, items in (("engine", inventory.engines.values()), ("service", inventory.services.values())):
+        for item in items:
+            if f"{kind}:{item.name}" in maintenance_windows:
+                found[item.port] = f"{item.name} is in maintenance"
+                continue
+            if not in_containers(inventory, item):
+                continue
+            try:
+                attrs = container_states.get(item.container, item.host)
+            except Unobservable:
+                continue  # Docker cannot say: the target's own state is the only evidence
+            status = ((attrs or {}).get("State") or {}).get("Status", "missing") if attrs else "missing"
+            if status != "running":
+                found[item.port] = f"container {item.container} is {status}"
+    return found
+
+
 @check("prometheus-targets-up", "Prometheus scrapes every target it is configured for", tiers=DAILY,
        severity="normal", guide=BEST_PRACTICES,
        needs=("service-health-answers@prometheus",))
-def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, maintenance_windows, verdict):
+def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, maintenance_windows, container_states,
+                               verdict):
     if prometheus is None:
         pytest.skip("the inventory names no Prometheus (inventory prometheus.url)")
     active = verdict.observed(prometheus_targets)
-    # A target whose engine or service is under planned work is down on purpose: its window says so, not this.
-    resting = {e.port for e in inventory.engines.values() if f"engine:{e.name}" in maintenance_windows}
-    resting |= {s.port for s in inventory.services.values() if f"service:{s.name}" in maintenance_windows}
-    down = [d for d in down_targets(active) if instance_port(d.instance) not in resting]
+    explained = explained_ports(inventory, maintenance_windows, container_states)
+    down = [d for d in down_targets(active) if instance_port(d.instance) not in explained]
+    verdict.evidence("down_and_explained_elsewhere", {str(port): why for port, why in explained.items()})
     verdict.evidence("targets", [{"job": (t.get("labels") or {}).get("job"),
                                   "instance": (t.get("labels") or {}).get("instance"), "health": t.get("health"),
                                   "last_error": t.get("lastError"), "last_scrape": t.get("lastScrape")} for t in active])

@@ -82,8 +82,11 @@ def test_postgres_connections(postgres_sample, inventory, verdict):
     verdict.evidence("holders", held)
     if pct > limit:
         top = held[0]
-        verdict.advise(f"find why {top['application']} @ {top['client']} holds {top['connections']} (its pool size, "
-                       "sessions left idle), or raise max_connections / put PgBouncer in front")
+        if 2 * top.get("idle", 0) >= top["connections"]:
+            verdict.remedy("postgres-sessions")  # mostly idle sessions: the helper names them and ends the old ones
+        else:
+            verdict.advise(f"find why {top['application']} @ {top['client']} holds {top['connections']} busy sessions "
+                           "(its pool size, slow queries), or raise max_connections / put PgBouncer in front")
     rest = sum(h["connections"] for h in held[HOLDERS_NAMED:])
     verdict.expect(pct <= limit, expected=f"at most {limit:g} % of max_connections ({pg.max_connections})",
                    seen=f"{total} connections ({pct:g} %), held by "

@@ -118,18 +118,27 @@ def _root_causes(causes: list[Cause], records: list[CheckRecord], guide_url: str
     for cause in causes:
         main = cause.main
         where = f" on {len(cause.targets)} targets: {', '.join(cause.targets)}" if cause.others else ""
-        also = "".join(f"<li>also failing on it: <b>{esc(r.label)}</b>: {esc(r.headline)}</li>" for r in cause.also)
+        also = "".join(f"<li>also failing on it: <b>{esc(r.label)}</b>: {esc(_unprefixed(r))}</li>" for r in cause.also)
         mine = [b for label in cause.labels for b in blocked.get(label, [])]
         blocks = (f"<details class='nautilus-blocked'><summary>blocks {len(mine)} check{'s' * (len(mine) != 1)}"
                   "</summary><ul>" + "".join(f"<li>{esc(b.title)} [{esc(b.target_id or b.check_id)}]</li>"
                                              for b in mine) + "</ul></details>") if mine else ""
         items.append(
             f"<li><span class='sev-{esc(main.severity)}'>{esc(main.severity)}</span> <b>{esc(main.title)}</b> "
-            f"[{esc(main.target_id or main.check_id)}]{esc(where)}: {esc(main.headline)}"
+            f"[{esc(main.target_id or main.check_id)}]{esc(where)}: {esc(_unprefixed(main))}"
             + (f"<ul>{also}</ul>" if also else "")
             + f"<br>fix: <code class='nautilus-fix'>{esc(cause.fix_line())}</code>"
             + f" <span class='guide'>guide: {_guide(main.guide, guide_url)}</span>{blocks}</li>")
     return f"<h3>Root causes: fix these first</h3><ol class='nautilus-roots'>{''.join(items)}</ol>"
+
+
+def _unprefixed(record: CheckRecord) -> str:
+    """The finding without its leading `[target]`, which the line already names.
+
+    >>> _unprefixed(CheckRecord("n", "c", "t", "port:8200", "port-8200", "failed", "critical", finding="[port-8200] refused"))
+    'refused'
+    """
+    return record.headline.removeprefix(f"[{record.target_id or record.check_id}] ")
 
 
 def _information(records: list[CheckRecord], notes: list[str]) -> str:
@@ -195,11 +204,13 @@ def _state_table(records: list[CheckRecord]) -> str:
         state = state_of(mine)
         figures = {(r.check_id, k): v for r in mine if r.outcome in ("passed", "deploy", "failed")
                    for k, v in r.measured.items()}
+        # "unknown" only where something could not be looked at; a figure the subject never has is "-".
+        missing = "unknown" if found["blocked"] or found["cannot_observe"] else "-"
         rows.append(f"<tr class='state-{esc(state.split(';')[0])}'><td>{esc(subject.split(':', 1)[1])}</td>"
                     f"<td>{esc(state)}</td><td>{found['passed'] + found['deploy']}</td>"
                     f"<td>{found['failed'] + found['cannot_observe']}</td><td>{found['blocked']}</td>"
-                    f"<td>{esc(figures.get(RESPONSE, 'unknown'))}</td><td>{esc(figures.get(MEMORY, 'unknown'))}</td>"
-                    f"<td>{esc(figures.get(CPU, 'unknown'))}</td></tr>")
+                    f"<td>{esc(figures.get(RESPONSE, missing))}</td><td>{esc(figures.get(MEMORY, missing))}</td>"
+                    f"<td>{esc(figures.get(CPU, missing))}</td></tr>")
     if not rows:
         return ""
     return ("<h3>Engines and services</h3><table class='nautilus-state'><tr><th>engine / service</th><th>state</th>"

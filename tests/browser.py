@@ -69,9 +69,11 @@ document.getElementById("page").onload = () => setTimeout(() => {{
     const range = doc.createRange();
     range.selectNodeContents(node);
     const box = range.getBoundingClientRect();
-    if (box.height > 0 && box.top < {height} && box.bottom > 0 && node.textContent.trim()) seen.push(node.textContent.trim());
+    const folded = node.parentElement && node.parentElement.closest("details:not([open]) > :not(summary)");
+    if (!folded && box.height > 0 && box.top < {height} && box.bottom > 0 && node.textContent.trim())
+      seen.push(node.textContent.trim());
   }}
-  document.getElementById("seen").textContent = seen.join("\\n");
+  document.getElementById("seen").textContent = seen.join(" ");
 }}, 1500);
 </script></body></html>"""
 
@@ -84,4 +86,4 @@ def first_screen(path: Path, width: int = 1280, height: int = 800) -> str:
         frame.write_text(FIRST_SCREEN.format(url=path.resolve().as_uri(), width=width, height=height))
         dom = rendered_dom(frame.as_uri(), budget_ms=10_000)
     seen = dom.split('<pre id="seen">', 1)[1].split("</pre>", 1)[0]
-    return html.unescape(seen)
+    return " ".join(html.unescape(seen).split())

@@ -100,7 +100,16 @@ def test_connections_near_max_fail_and_say_who_holds_them():
         {"application": "nautilus-risk-engine", "client": "172.18.0.5", "connections": 16, "active": 12, "idle": 4},
         {"application": "psql", "client": "10.0.0.9", "connections": 2, "idle": 1, "active": 1},
         {"application": "-", "client": "local", "connections": 1, "idle": 1}]
-    assert facts["advice"].startswith("find why leaky-pool @ 172.18.0.7 holds 65 (its pool size, sessions left idle)")
+    assert facts["remedy"] == "postgres-sessions" and "advice" not in facts  # mostly idle: name and end them
+
+
+def test_connections_held_busy_get_advice_not_the_idle_session_helper():
+    sessions = [session(i, state="active", app="batch", client_addr="10.0.0.3") for i in range(85)]
+    verdict = Verdict("postgres")
+    with pytest.raises(pytest.fail.Exception):
+        pgc.test_postgres_connections(pg(sessions=sessions), inventory=INV, verdict=verdict)
+    facts = dict(verdict.records)
+    assert facts["advice"].startswith("find why batch @ 10.0.0.3 holds 85 busy sessions") and "remedy" not in facts
 
 
 def test_more_than_twenty_active_fail():

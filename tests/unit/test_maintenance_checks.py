@@ -186,9 +186,19 @@ DOWN = {"labels": {"job": "nautilus-engines", "instance": "risk-engine:8200"}, "
 PROM = Prometheus("http://127.0.0.1:9090", 1, 1)
 
 
+class NoContainers:
+    """A snapshot where every container runs (none has stopped its target)."""
+
+    def get(self, name, host):
+        return {"State": {"Status": "running"}}
+
+
+NO_CONTAINERS = NoContainers()
+
+
 def test_targets_all_up_pass_and_a_down_one_fails_by_name():
-    run(checks.test_prometheus_targets_up, PROM, [UP], INVENTORY, {})
-    finding, fix = failing(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {})
+    run(checks.test_prometheus_targets_up, PROM, [UP], INVENTORY, {}, NO_CONTAINERS)
+    finding, fix = failing(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {}, NO_CONTAINERS)
     assert re.search(r"all 2 active targets up; saw 1 not up: nautilus-engines/risk-engine:8200: down \(dial tcp",
                      finding) and "fix" not in finding
     assert fix == "start the engine behind each target, or correct the scrape config"
@@ -196,23 +206,31 @@ def test_targets_all_up_pass_and_a_down_one_fails_by_name():
 
 def test_a_target_down_under_a_maintenance_window_is_not_a_failure():
     window = Window("engine:risk", "index rebuild", "maintenance", "2026-01-01T00:00:00+00:00", None)
-    run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:risk": window})
+    run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:risk": window}, NO_CONTAINERS)
     with pytest.raises(pytest.fail.Exception, match="risk-engine:8200: down"):
-        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:ml": window})
+        run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {"engine:ml": window}, NO_CONTAINERS)
+
+
+def test_a_target_down_because_its_container_stopped_is_that_containers_cause_not_this_ones():
+    stopped = States(**{"nautilus-risk-engine": {"State": {"Status": "exited"}}})
+    verdict = run(checks.test_prometheus_targets_up, PROM, [UP, DOWN], INVENTORY, {}, stopped)
+    assert verdict.records  # judged: the down target is explained by container nautilus-risk-engine exited
+    assert '"8200": "container nautilus-risk-engine is exited"' in dict(verdict.records)[
+        "evidence:down_and_explained_elsewhere"]
 
 
 def test_no_active_target_fails_and_no_prometheus_skips():
     with pytest.raises(pytest.fail.Exception, match="Prometheus scrapes nothing"):
-        run(checks.test_prometheus_targets_up, PROM, [], INVENTORY, {})
+        run(checks.test_prometheus_targets_up, PROM, [], INVENTORY, {}, NO_CONTAINERS)
     with pytest.raises(pytest.skip.Exception, match="names no Prometheus"):
-        run(checks.test_prometheus_targets_up, None, None, INVENTORY, {})
+        run(checks.test_prometheus_targets_up, None, None, INVENTORY, {}, NO_CONTAINERS)
 
 
 def test_unreachable_prometheus_cannot_be_observed():
     answer = Prometheus("http://127.0.0.1:1", 0.5, 0.5).targets()
     assert isinstance(answer, Unobserved) and "connection refused" in answer.reason
     with pytest.raises(Unobservable, match="connection refused"):
-        run(checks.test_prometheus_targets_up, PROM, answer, INVENTORY, {})
+        run(checks.test_prometheus_targets_up, PROM, answer, INVENTORY, {}, NO_CONTAINERS)
 
 
 def test_prometheus_helpers():

@@ -46,7 +46,7 @@ def test_stub_port_open(port, verdict):
        guide="Stub > Containers", remedy="start-container", needs=("stub-daemon-answers",))
 def test_stub_container_running(container, verdict):
     if state() == "unobservable":
-        raise Unobservable("the stub daemon lists no containers")
+        raise Unobservable("the stub daemon lists no containers", fix="check the stub daemon's socket")
     down = state() == "daemon-down" or (state() == "engine-down" and container.engine == "risk")
     verdict.expect(not down, expected="status running", seen="exited (137)")
 
@@ -151,6 +151,8 @@ def test_a_check_that_cannot_look_is_a_root_cause_of_its_own_kind(stub):
     outcomes = {c["label"]: c["outcome"] for c in summary(stub)["checks"]}
     assert outcomes["stub-container-running[nautilus-risk-engine]"] == "cannot_observe"
     assert "cannot observe: the stub daemon lists no containers" in result.stdout.str()
+    cause = summary(stub)["root_causes"][0]
+    assert cause["fix"] == "check the stub daemon's socket"  # the reason's own fix, not the check's helper
 
 
 def test_no_check_selected_is_exit_5_and_a_bad_inventory_exit_4_still_recorded(stub):
