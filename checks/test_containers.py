@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from fixtures.resource_samples import data_dir_of
 from fixtures.spec import DAILY, EMERGENCY, WEEKLY, check
 from observation.container_facts import (
     data_mount,
@@ -251,11 +250,11 @@ def test_container_non_root(container, container_states, verdict):
 
 
 @check("container-data-on-volumes", "PostgreSQL and Redis keep their data on a volume", tiers=WEEKLY,
-       severity="critical", guide=DOCKER_TUNING, applies=lambda container: data_dir_of(container) is not None,
+       severity="critical", guide=DOCKER_TUNING, applies=lambda container: container.data_dir is not None,
        needs=("container-exists",))
 def test_container_data_on_volumes(container, container_states, verdict):
     mounts = inspected(container, container_states, verdict).get("Mounts") or []
-    data_dir = data_dir_of(container)
+    data_dir = container.data_dir
     verdict.evidence("mounts", [{k: m.get(k) for k in ("Type", "Name", "Source", "Destination")} for m in mounts])
     found = data_mount(mounts, data_dir)
     others = ", ".join(f"{m.get('Type')} on {m.get('Destination')}" for m in mounts) or "no mounts"

@@ -8,17 +8,17 @@ import json
 import pytest
 
 from checks import test_containers as checks
-from fixtures import resource_samples
 from fixtures.verdict import Verdict
 from observation.errors import Unobservable
 from observation.inventory import load_inventory
 from observation.restart_history import RestartHistory, Seen, changes, deploys_since
+from observation import targets
 from observation.targets import ContainerTarget
 
 INVENTORY = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
 ENGINE = ContainerTarget("nautilus-risk-engine", "local", "risk")
-POSTGRES = ContainerTarget("nautilus-postgres", "local")
-REDIS = ContainerTarget("nautilus-redis", "local")
+POSTGRES = ContainerTarget("nautilus-postgres", "local", data_dir="/var/lib/postgresql/data")
+REDIS = ContainerTarget("nautilus-redis", "local", data_dir="/data")
 
 HEALTHY = {
     "Id": "c0ffee", "Name": "/nautilus-risk-engine", "RestartCount": 0,
@@ -195,24 +195,20 @@ def test_missing_container_fails_each_check():
 
 # -- data on volumes -------------------------------------------------------------------------
 
-@pytest.fixture
-def data_containers(monkeypatch):
-    monkeypatch.setattr(resource_samples, "_DATA_CONTAINERS", resource_samples.data_containers(INVENTORY))
+def test_only_postgres_and_redis_have_a_data_dir():
+    chosen, _ = targets.containers(INVENTORY, None)
+    assert {t.name: t.data_dir for t in chosen if t.data_dir} == {"nautilus-postgres": "/var/lib/postgresql/data",
+                                                                  "nautilus-redis": "/data"}
 
 
-def test_only_postgres_and_redis_have_a_data_dir(data_containers):
-    assert [resource_samples.data_dir_of(t) for t in (POSTGRES, REDIS, ENGINE)] == \
-        ["/var/lib/postgresql/data", "/data", None]
-
-
-def test_data_on_a_volume_passes(data_containers):
+def test_data_on_a_volume_passes():
     mounts = [{"Type": "volume", "Name": "nautilus_postgres-data", "Destination": "/var/lib/postgresql/data"}]
     checks.test_container_data_on_volumes(POSTGRES, states(POSTGRES, Mounts=mounts), verdict(POSTGRES))
     checks.test_container_data_on_volumes(REDIS, states(REDIS, Mounts=[{"Type": "bind", "Source": "/srv/redis",
                                                                          "Destination": "/data"}]), verdict(REDIS))
 
 
-def test_data_in_the_container_fails(data_containers):
+def test_data_in_the_container_fails():
     mounts = [{"Type": "bind", "Source": "/etc/x", "Destination": "/opt/lab/start.sh"}]
     with fails(r"expected a volume \(or bind mount\) holding /var/lib/postgresql/data; saw bind on /opt/lab/start.sh"):
         checks.test_container_data_on_volumes(POSTGRES, states(POSTGRES, Mounts=mounts), verdict(POSTGRES))
