@@ -144,7 +144,9 @@ def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, mainte
         pytest.skip("the inventory names no Prometheus (inventory prometheus.url)")
     active = verdict.observed(prometheus_targets)
     explained = explained_ports(inventory, maintenance_windows, container_states)
-    down = [d for d in down_targets(active) if instance_port(d.instance) not in explained]
+    # "unknown" is a target Prometheus has not scraped yet (it just appeared, or Prometheus just started): no verdict.
+    down = [d for d in down_targets(active) if d.health != "unknown" and instance_port(d.instance) not in explained]
+    verdict.evidence("not_scraped_yet", [d.line() for d in down_targets(active) if d.health == "unknown"])
     verdict.evidence("down_and_explained_elsewhere", {str(port): why for port, why in explained.items()})
     verdict.evidence("targets", [{"job": (t.get("labels") or {}).get("job"),
                                   "instance": (t.get("labels") or {}).get("instance"), "health": t.get("health"),

@@ -213,7 +213,7 @@ def pytest_fixture_setup(fixturedef, request):
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """environment.properties and categories.json, written once, by the xdist controller (or the only process)."""
     config = session.config
-    results = config.option.allure_report_dir
+    results = getattr(config.option, "allure_report_dir", None)
     if not results or hasattr(config, "workerinput") or not config.stash.get(CHECK_RUN, False):
         return
     from .plugin import run_state

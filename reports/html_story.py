@@ -45,6 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[GUIDE_URL] = config.getoption("guide_url", None)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's: absent with -p no:html
 def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
     """pytest-html's environment table would sit above the verdict: the story shows what was checked below it."""
     if _checked(config):
@@ -56,6 +57,7 @@ def _guide(section: str, guide_url: str | None) -> str:
     return f"<a href='{esc(link)}'>{esc(section)}</a>" if link else esc(section)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's: absent with -p no:html
 def pytest_html_results_summary(prefix: list, summary: list, postfix: list, session: pytest.Session) -> None:
     config = session.config
     if not _checked(config):
@@ -248,12 +250,14 @@ def _environment(facts: RunFacts | None, tier: str, run_id: str) -> str:
     return f"<h3>What was checked</h3><table class='nautilus-environment'>{cells}</table>"
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's: absent with -p no:html
 def pytest_html_results_table_header(cells: list) -> None:
     cells.insert(2, "<th>Severity</th>")
     cells.insert(3, "<th>Measured</th>")
     cells.insert(4, "<th>Fix or cause</th>")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's: absent with -p no:html
 def pytest_html_results_table_row(report, cells: list) -> None:
     record = record_of(report)
     if record is None:
@@ -272,6 +276,7 @@ def pytest_html_results_table_row(report, cells: list) -> None:
     cells.insert(4, f"<td><code>{esc(fix)}</code></td>")
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's: absent with -p no:html
 def pytest_html_results_table_html(report, data: list) -> None:
     """A failure's detail: the finding, the guide section and the evidence, inline and escaped."""
     record = record_of(report)

@@ -132,26 +132,36 @@ def pytest_configure(config: pytest.Config) -> None:
     # tryfirst: pytest-html, allure and junitxml read their paths in their own configure.
     if not check_run(config) or config.option.collectonly:
         return
+    option = config.option
+    allure_on = hasattr(option, "allure_report_dir")  # each report plugin may be switched off (-p no:...)
     if hasattr(config, "workerinput"):
         # xdist workers configure before they receive the controller's options,
         # so the results folder reaches them through the environment they inherit.
-        config.option.allure_report_dir = config.option.allure_report_dir or os.environ.get(WORKER_ALLURE_DIR)
+        if allure_on:
+            option.allure_report_dir = option.allure_report_dir or os.environ.get(WORKER_ALLURE_DIR)
         return
     partial = partial_reason(config)
-    tier = run_name(config.option.markexpr)
+    tier = run_name(option.markexpr)
     files = RunFiles(out_dir(config), f"{tier}-partial" if partial else tier, new_run_id())
-    owns_html = not config.option.htmlpath
+    owns_html = hasattr(option, "htmlpath") and not option.htmlpath
     if owns_html:
-        config.option.htmlpath = str(files.html)
-        config.option.self_contained_html = True
-    config.option.css = [*(config.option.css or []), str(STYLE)]
-    if not config.option.allure_report_dir:
-        config.option.allure_report_dir = str(files.allure_dir)
-    if not config.option.xmlpath:
-        config.option.xmlpath = str(files.junit)
-    os.environ[WORKER_ALLURE_DIR] = config.option.allure_report_dir
+        option.htmlpath = str(files.html)
+        option.self_contained_html = True
+    if hasattr(option, "css"):
+        option.css = [*(option.css or []), str(STYLE)]
+    if allure_on and not option.allure_report_dir:
+        option.allure_report_dir = str(files.allure_dir)
+    if hasattr(option, "xmlpath") and not option.xmlpath:
+        option.xmlpath = str(files.junit)
+    if allure_on:
+        os.environ[WORKER_ALLURE_DIR] = option.allure_report_dir
     config.stash[RUN] = RunState(files, owns_html, partial, machine.read_summary(files.out_dir / f"latest-{tier}.json"))
     config.pluginmanager.register(config.stash[RUN], "nautilus-run-state")
+
+
+def report_path(config: pytest.Config, option: str) -> str | None:
+    """Where a report plugin writes this run, or None when that plugin is switched off (-p no:html, ...)."""
+    return getattr(config.option, option, None) or None
 
 
 def run_state(config: pytest.Config) -> RunState | None:
@@ -202,8 +212,8 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
     duration = finished - state.started
     causes, change = state.verdict()
     gate = config.stash.get(GATE, None)
-    artifacts = {"html": config.option.htmlpath, "allure": config.option.allure_report_dir,
-                 "junit": config.option.xmlpath, "json": str(files.summary)}
+    artifacts = {"html": report_path(config, "htmlpath"), "allure": report_path(config, "allure_report_dir"),
+                 "junit": report_path(config, "xmlpath"), "json": str(files.summary)}
     document = machine.summary_document(
         state.records, causes, change, tier=files.tier, run_id=files.run_id, started=state.started,
         duration_s=duration, exit_code=exit_code, inventory=config.stash[RUN_FACTS].inventory_path,
@@ -281,7 +291,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             write(f"since the previous {state.files.tier} run: {line}")
     write(f"run id: {state.files.run_id}" + (f" (a partial run: {state.partial}; the tier's textfile and latest "
                                              "report are left as they were)" if state.partial else ""))
-    write(f"HTML report: {config.option.htmlpath}")
-    write(f"Allure results: {config.option.allure_report_dir}")
-    write(f"JUnit XML: {config.option.xmlpath}")
+    for label, option in (("HTML report", "htmlpath"), ("Allure results", "allure_report_dir"),
+                          ("JUnit XML", "xmlpath")):
+        if report_path(config, option):
+            write(f"{label}: {report_path(config, option)}")
     write(f"JSON summary: {state.files.summary}")

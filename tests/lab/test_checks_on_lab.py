@@ -179,7 +179,7 @@ def test_default_reports_with_xdist_carry_every_result(fault):
         results = [json.loads(p.read_text()) for p in allure_dir.glob("*-result.json")]
         assert len(results) == int(done.stdout.split(" passed")[0].split()[-1]) + 1
         failed = [r for r in results if r["status"] == "failed"]
-        assert [r["name"] for r in failed] == ["test_engine_status_healthy[risk-engine]"]
+        assert [r["name"] for r in failed] == ["Engine reports status healthy [risk-engine]"]
         labels = {(label["name"], label["value"]) for label in failed[0]["labels"]}
         assert {("tier", "emergency"), ("engine", "risk"), ("severity", "critical"),
                 ("check", "engine-status-healthy")} <= labels

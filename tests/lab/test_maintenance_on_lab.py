@@ -87,8 +87,9 @@ def test_empty_backup_today(tmp_path, fault, heal):
 
 
 @pytest.mark.lab_fault
-def test_stopped_scraped_engine_is_a_down_target(tmp_path, fault, heal):
-    fault("stop", "analytics")
+def test_a_running_engine_prometheus_cannot_scrape_is_a_down_target(tmp_path, fault, heal):
+    """Running, answering, but its /metrics is not Prometheus text: Prometheus marks the target down."""
+    fault("hostile-body", "analytics", "--text", "bad-metrics")
     wait_for_target("analytics-engine:8100", "down")
     run = run_checks(tmp_path, "-m", "daily", "-k", "prometheus_targets_up", *INVENTORY)
     assert_failed_exactly(run, {"test_prometheus_targets_up"})
@@ -96,6 +97,15 @@ def test_stopped_scraped_engine_is_a_down_target(tmp_path, fault, heal):
     heal()
     wait_for_target("analytics-engine:8100", "up")
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "prometheus_targets_up", *INVENTORY), set())
+
+
+@pytest.mark.lab_fault
+def test_a_stopped_engines_down_target_is_its_containers_cause_not_another(tmp_path, fault, heal):
+    fault("stop", "analytics")
+    wait_for_target("analytics-engine:8100", "down")
+    run = run_checks(tmp_path, "-m", "daily", "-k", "prometheus_targets_up or container_running", *INVENTORY)
+    assert_failed_exactly(run, {"test_container_running[nautilus-analytics-engine]"})
+    heal()
 
 
 @pytest.mark.lab_fault

@@ -112,7 +112,7 @@ def test_a_check_past_its_overall_bound_fails_saying_so(tmp_path):
     finally:
         lab_cli("heal")
     assert code == 1
-    assert "[risk-engine] no verdict within 1 s (inventory timeouts.check_s)" in output
+    assert "] no verdict within 1 s (inventory timeouts.check_s)" in output
     assert seconds < 5 + START_SLACK_S
 
 

@@ -145,8 +145,9 @@ def test_isolate_then_restore_an_engine(tmp_path, heal):
             ["nautilus-ml-engine", "ml-engine"]
         assert "=== Engine Isolation Report ===" in (bundle_of(done.stdout) / "isolation-report.log").read_text()
 
-        # The host's own load is not this test's subject: a busy test machine must not fail it.
-        isolated = run_checks(tmp_path, "-m", "daily", "-k", "not host_cpu_load", INVENTORY, state)
+        # ml's checks: what other lab tests left elsewhere (an engine's old error lines, the host's load) is not
+        # this test's subject.
+        isolated = run_checks(tmp_path, "-m", "daily", "-k", "ml-engine or port-8400", INVENTORY, state)
         assert isolated.returncode == 0 and isolated.failed == set(), isolated.output[-3000:]
         in_maintenance = {n for n, o in isolated.outcomes.items() if o == "skipped" and
                           "ml in maintenance: isolated by isolate-engine" in isolated.messages[n]}

@@ -179,3 +179,14 @@ def test_subset_and_collect_only_runs_leave_the_tiers_files_byte_identical(stub)
     assert collected.ret == 0
     assert {name: (stub.path / "out" / name).read_bytes() for name in shared} == before
     assert len(list((stub.path / "out").glob("emergency-2*.json"))) == 1  # collect-only wrote no run of its own
+
+
+@pytest.mark.parametrize("switched_off, gone", [("html", ".html"), ("allure_pytest", "-allure"),
+                                                ("junitxml", ".junit.xml")])
+def test_each_report_plugin_can_be_switched_off_and_the_others_still_write(stub, switched_off, gone):
+    result = run(stub, "-m", "emergency", "-p", f"no:{switched_off}", state="engine-down")
+    assert result.ret == 1  # the run's own verdict, not an internal error
+    written = [p.name for p in (stub.path / "out").iterdir()]
+    assert not [name for name in written if name.startswith("emergency-2") and name.endswith(gone)], written
+    assert [name for name in written if name.startswith("emergency-2") and name.endswith(".json")]
+    assert (stub.path / "out" / "textfile" / "nautilus_emergency.prom").exists()
