@@ -26,7 +26,7 @@ daily: $(VENV)/.installed-lab
 
 # The suite's own tests: unit tests, then the lab tests (which bring the lab up and down).
 test: $(VENV)/.installed-lab $(VENV)/.installed-test test-tools
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --durations=25
 
 # The report tests open the HTML and Allure reports in Debian's Chromium; the alert rules' tests run promtool,
 # taken out of Debian's prometheus package into the venv: installing the package would start a Prometheus on
