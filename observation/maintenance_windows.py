@@ -17,16 +17,15 @@ atomically under a lock, so a helper and a run never see half of it.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .inventory import Inventory
+from .state_file import locked, replace_json
 
 WINDOWS_FILE = "maintenance.json"
 _DURATION = re.compile(r"^(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?$")
@@ -127,16 +126,7 @@ class WindowBook:
         return closed[0]
 
     def _change(self, edit) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # a run and a helper may write at the same moment
+        with locked(self.path):  # a run and a helper may write at the same moment
             windows = self.active()  # windows over by now are dropped here
             edit(windows)
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".maintenance-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump({s: asdict(w) for s, w in windows.items()}, out, indent=1, sort_keys=True)
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            replace_json(self.path, {s: asdict(w) for s, w in windows.items()})

@@ -11,15 +11,14 @@ leave it half written or drop each other's entries.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import Unobservable, Unobserved
+from .state_file import locked, replace_json
 
 STATE_FILE = "containers.json"
 
@@ -149,20 +148,11 @@ class RestartHistory:
         """Merge this run's entries into the file as it is now and replace it atomically."""
         if not self.seen:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another run or worker may save at the same moment
+        with locked(self.path):  # another run or worker may save at the same moment
             current = self._read()
             merged = {k: asdict(v) for k, v in (current if isinstance(current, dict) else {}).items()}
             merged.update({k: asdict(v) for k, v in self.seen.items()})
-            fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".containers-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as out:
-                    json.dump(merged, out, indent=1, sort_keys=True)
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            replace_json(self.path, merged)
 
 
 def deploys_since(history: RestartHistory, snapshot, targets) -> dict[tuple[str, str], Deploy]:

@@ -161,3 +161,13 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
 def lab_password(lab) -> str:
     return (ROOT / "lab" / ".state" / "postgres-password").read_text().strip() \
         if not os.environ.get("NAUTILUS_POSTGRES_PASSWORD") else os.environ["NAUTILUS_POSTGRES_PASSWORD"]
+
+
+def fill_connections(admin, password: str, application: str) -> list:
+    """Open sessions of `application` until only PostgreSQL's superuser-reserved slots are left; returns them."""
+    import psycopg
+    limit, reserved = (int(admin.execute(f"SHOW {name}").fetchone()[0])
+                       for name in ("max_connections", "superuser_reserved_connections"))
+    used = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()[0]
+    return [psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus", password=password,
+                            application_name=application, connect_timeout=5) for _ in range(limit - reserved - used)]

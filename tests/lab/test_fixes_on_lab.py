@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, ROOT, run_checks
+from conftest import LAB_INVENTORY, ROOT, fill_connections, run_checks
 from lab.stack import settle_seconds
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
@@ -161,13 +161,7 @@ def test_postgres_out_of_connections_names_who_holds_them_and_ends_idle_ones(tmp
     args = ("-m", "emergency", "-k", "postgres_ready", f"--inventory={inventory}")
     held = []
     try:
-        limit, reserved = (int(admin.execute(f"SHOW {name}").fetchone()[0])
-                           for name in ("max_connections", "superuser_reserved_connections"))
-        used = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                             ).fetchone()[0]
-        for _ in range(limit - reserved - used):
-            held.append(psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus",
-                                        password=lab_password, application_name=FILLER, connect_timeout=5))
+        held = fill_connections(admin, lab_password, FILLER)
         opened = time.monotonic()
         run = run_checks(tmp_path, *args, env=suite)
         assert run.failed == {"test_postgres_ready"}, run.output[-2000:]

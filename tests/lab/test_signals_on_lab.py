@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 import browser
-from conftest import ROOT, lab_cli
+from conftest import ROOT, fill_connections, lab_cli
 from outputs import artifacts_of, build_allure, junit_counts, run_suite, series, summary
 
 SCREENSHOTS = ROOT / "reports" / "out" / "screenshots"
@@ -93,13 +93,7 @@ def test_postgres_out_of_connections_right_after_a_deploy(tmp_path, lab_password
     held, admin = [], psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus",
                                       password=lab_password, autocommit=True, connect_timeout=5)
     try:
-        limit, reserved = (int(admin.execute(f"SHOW {name}").fetchone()[0])
-                           for name in ("max_connections", "superuser_reserved_connections"))
-        used = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                             ).fetchone()[0]
-        for _ in range(limit - reserved - used):
-            held.append(psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus",
-                                        password=lab_password, application_name="nautilus-lab-hog", connect_timeout=5))
+        held = fill_connections(admin, lab_password, "nautilus-lab-hog")
         done = run_suite(reports, "-m", "daily")
     finally:
         for conn in held:
