@@ -31,6 +31,11 @@ class Unobserved:
     """
 
     reason: str
+    fix: str | None = None  # what fits the reason, when it is no helper (set a secret): the Unobservable's own
+
+    @classmethod
+    def of(cls, exc: Unobservable) -> Unobserved:
+        return cls(str(exc), exc.fix)
 
     def __bool__(self) -> bool:
         return False

@@ -11,9 +11,10 @@ APPLICATION_NAME = "nautilus-health"  # so the suite's own session is recognisab
 
 def connect_postgres(inventory: Inventory) -> psycopg.Connection:
     spec, timeouts = inventory.postgres, inventory.timeouts
+    password = inventory.secrets.needed("postgres")
     try:
         return psycopg.connect(host=spec.host, port=spec.port, dbname=spec.dbname, user=spec.user,
-                               password=inventory.secrets.postgres_password,
+                               password=password,
                                connect_timeout=max(1, round(timeouts.connect_s)), autocommit=True,
                                application_name=APPLICATION_NAME,
                                options=f"-c statement_timeout={int(timeouts.read_s * 1000)}")

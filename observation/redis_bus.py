@@ -20,7 +20,7 @@ from .inventory import Engine, Inventory
 def connect_redis(inventory: Inventory) -> redis.Redis:
     """A client that has answered PING, or Unobservable saying why (refused, wrong password, ...)."""
     spec, timeouts = inventory.redis, inventory.timeouts
-    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=inventory.secrets.redis_password,
+    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=inventory.secrets.needed("redis"),
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.read_s,
                          decode_responses=True)
     try:

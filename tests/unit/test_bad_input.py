@@ -27,11 +27,22 @@ def test_bad_inventory_is_one_line_and_exit_4(tmp_path):
     assert "Traceback" not in done.stdout + done.stderr
 
 
-def test_missing_secret_is_one_line(tmp_path):
-    done = run("-m", "emergency", env={})
-    assert done.returncode == 4
-    assert done.stderr.strip() == ("ERROR: inventory: postgres password: set NAUTILUS_POSTGRES_PASSWORD or "
-                                   "NAUTILUS_POSTGRES_PASSWORD_FILE (a file holding it)")
+@pytest.mark.parametrize("asked", [("--collect-only", "-q", "-m", "daily"), ("--markers",), ("--fixtures",)])
+def test_what_touches_no_service_runs_without_secrets(asked):
+    done = run(*asked, "--inventory=lab/inventory.yaml", env={})
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_missing_secret_fails_only_the_checks_that_need_it_in_one_line(tmp_path):
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(f"hosts: [{{name: local, url: 'unix://{tmp_path}/no-docker.sock'}}]\n"
+                         "postgres: {port: 1}\n")  # never reached: the missing password stops the probe first
+    done = run("-m", "daily", "-k", "test_postgres_size or host_disk_root", f"--inventory={inventory}",
+               "--reports-dir", str(tmp_path / "out"), env={})
+    assert done.returncode == 1 and "Traceback" not in done.stdout + done.stderr
+    assert ("cannot observe: postgresql: postgres password: set NAUTILUS_POSTGRES_PASSWORD or NAUTILUS_POSTGRES_PASSWORD_FILE "
+            "(a file holding it)") in done.stdout
+    assert "host-disk" not in done.stdout.split("short test summary")[-1]  # no secret needed: judged as usual
 
 
 def test_unknown_engine_option_is_one_line():

@@ -9,6 +9,8 @@ import yaml
 from observation.inventory import (BusEvidence, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
                                 MetricsSpec, Secrets, Thresholds, load_inventory, resolve_secret)
 from observation.redact import redact
+from observation.errors import Unobservable
+from observation.postgres import connect_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "inventory.yaml"
@@ -371,7 +373,7 @@ def test_unknown_host_lookup():
 # -- secrets -------------------------------------------------------------------
 
 def test_missing_secret_names_both_ways_to_give_it():
-    assert refusal(lambda: load_inventory(None, environ={})) == (
+    assert refusal(lambda: load_inventory(None, environ={}).secrets.postgres_password) == (
         "postgres password: set NAUTILUS_POSTGRES_PASSWORD or NAUTILUS_POSTGRES_PASSWORD_FILE (a file holding it)")
 
 
@@ -391,7 +393,8 @@ def test_secret_variable_wins_over_file(tmp_path):
 
 def test_unreadable_or_empty_secret_file(tmp_path):
     missing = tmp_path / "x"
-    assert refusal(lambda: load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD_FILE": str(missing)})) == (
+    inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD_FILE": str(missing)})
+    assert refusal(lambda: inv.secrets.postgres_password) == (
         f"postgres password: cannot read NAUTILUS_POSTGRES_PASSWORD_FILE={missing} (No such file or directory)")
     empty = write(tmp_path, "\n", "empty")
     assert refusal(lambda: resolve_secret("PW", {"PW_FILE": str(empty)}, "postgres password")) == \
@@ -400,7 +403,7 @@ def test_unreadable_or_empty_secret_file(tmp_path):
 
 def test_redis_password_required_only_when_named(tmp_path):
     assert load_inventory(None, environ=ENV).secrets.redis_password is None
-    assert refusal(lambda: load_text(tmp_path, "redis: {password_env: LAB_REDIS_PW}\n")) == \
+    assert refusal(lambda: load_text(tmp_path, "redis: {password_env: LAB_REDIS_PW}\n").secrets.redis_password) == \
         "redis password: set LAB_REDIS_PW or LAB_REDIS_PW_FILE (a file holding it)"
     inv = load_text(tmp_path, "redis: {password_env: LAB_REDIS_PW}\n", environ={**ENV, "LAB_REDIS_PW": "r-9x"})
     assert (inv.secrets.redis_password, inv.secrets.values()) == ("r-9x", [SECRET, "r-9x"])
@@ -409,6 +412,25 @@ def test_redis_password_required_only_when_named(tmp_path):
 def test_refused_messages_redact_what_they_quote(tmp_path):
     message = refused(tmp_path, "hosts: [{name: a, url: 'http://ops:hunter2@x'}]\n")
     assert message == "inventory.yaml: hosts.0.url: must start with unix://, tcp:// or ssh:// (got 'http://ops:***@x')"
+
+
+def test_secrets_are_read_when_first_needed(tmp_path):
+    secret_file = write(tmp_path, "first\n", "pw")
+    inv = load_inventory(LAB, environ={"NAUTILUS_POSTGRES_PASSWORD_FILE": str(secret_file)})
+    secret_file.write_text("second\n")  # not read at load: the value is the file's when first asked for
+    assert inv.secrets.postgres_password == "second"
+    secret_file.write_text("third\n")  # then kept: one run, one password
+    assert inv.secrets.postgres_password == "second"
+
+
+def test_a_missing_secret_fails_only_what_needs_it():
+    inv = load_inventory(LAB, environ={})  # loading, and everything but the service's own probes, needs no secret
+    assert inv.secrets.values() == []
+    with pytest.raises(Unobservable) as caught:
+        connect_postgres(inv)
+    assert str(caught.value) == "postgres password: set NAUTILUS_POSTGRES_PASSWORD or NAUTILUS_POSTGRES_PASSWORD_FILE " \
+                                "(a file holding it)"
+    assert caught.value.fix.startswith("give the suite NAUTILUS_POSTGRES_PASSWORD (or NAUTILUS_POSTGRES_PASSWORD_FILE")
 
 
 def test_secret_never_shown_by_the_inventory(tmp_path):

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from observation.errors import Unobservable
 from observation.inventory import (BusEvidence, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
                                    MetricsSpec, PostgresSpec, PrometheusSpec, RedisSpec, Service, Thresholds,
-                                   Timeouts, ValueRule, load_inventory)
+                                   Secrets, Timeouts, ValueRule, load_inventory)
 from observation.jsonpath import MISSING, lookup
 from observation.known_errors import known_errors, log_pattern
 from observation.logs import HOURLY, scan_text
@@ -690,7 +690,7 @@ def _postgres_fix(password_env: str, user: str) -> str:
     inventory = SimpleNamespace(
         postgres=SimpleNamespace(host="db", port=5432, dbname="n", user=user, password_env=password_env,
                                  container="nautilus-postgres"),
-        timeouts=SimpleNamespace(connect_s=1.0, read_s=1.0), secrets=SimpleNamespace(postgres_password="pw"))
+        timeouts=SimpleNamespace(connect_s=1.0, read_s=1.0), secrets=Secrets("pw"))
     refused = psycopg.OperationalError(f'FATAL:  password authentication failed for user "{user}"')
     with mock.patch("observation.postgres.psycopg.connect", side_effect=refused):
         with pytest.raises(Unobservable) as caught:
