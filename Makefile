@@ -4,19 +4,22 @@ PY := $(VENV)/bin/python
 # The lab writes its generated PostgreSQL password here; the suite reads it.
 export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
 
-.PHONY: setup daily test report lab-up lab-down test-tools
+.PHONY: setup daily test report lab-up lab-down test-tools lock
 
 # The suite alone, for checking a deployment; the lab and the suite's own tests add their extras.
+# Each installs its hash-pinned lock (requirements/*.lock, made by `make lock` below), so every machine gets
+# the versions CI tested; a changed lock redoes its stamp. The checkout itself is not installed (pyproject has
+# packages = [] and pytest.ini puts the checkout on the path), and pip stays the one the venv came with:
+# nothing unpinned is fetched.
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+$(VENV)/.installed: requirements/suite.lock
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements/suite.lock
 	touch $@
 
-$(VENV)/.installed-%: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[$*]'
+$(VENV)/.installed-%: requirements/%.lock $(VENV)/.installed
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r requirements/$*.lock
 	touch $@
 
 # The main job: the lab up, then the daily tier against it; the report path is printed at the end.
@@ -46,3 +49,19 @@ lab-up: $(VENV)/.installed-lab
 
 lab-down: $(VENV)/.installed-lab
 	$(PY) -m lab down
+
+# Regenerates the locks from pyproject.toml's ranges and extras after a change there, with pip-tools in a venv
+# of its own (build/ is not committed). Every pin already in a lock is kept while its range allows it, and the
+# lab and test locks are held to the suite lock's versions. `make lock UPGRADE=1` moves each package to the
+# newest release its range allows; `make lock CONSTRAINTS=tested.txt` pins to another venv's
+# `pip freeze --exclude-editable`. Hashes cover every file PyPI has of each pinned version.
+LOCK_VENV ?= build/lock-venv
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) $(foreach c,$(CONSTRAINTS),-c $(c))
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || \
+		(python3 -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q --disable-pip-version-check pip-tools==7.7.0)
+	@mkdir -p requirements
+	$(PIP_COMPILE) -o requirements/suite.lock pyproject.toml
+	$(PIP_COMPILE) --extra lab -c requirements/suite.lock -o requirements/lab.lock pyproject.toml
+	$(PIP_COMPILE) --extra test -c requirements/suite.lock -o requirements/test.lock pyproject.toml
