@@ -44,3 +44,14 @@ def test_the_readme_counts_checks_as_the_code_does():
     checks = load_checks()
     assert readme_table_counts("### Tiers") == dict(Counter(t for s in checks.values() for t in s.tiers))
     assert readme_table_counts("### Checks per area") == dict(Counter(s.area for s in checks.values()))
+
+
+def test_every_ini_setting_is_registered_and_settles_an_option(pytestconfig):
+    """Each `nautilus_*` ini key stands for one command-line option (fixtures/state.py SETTINGS), which is what
+    the code reads: an ini key with no option behind it would be a dead setting."""
+    from fixtures.plugin import INI_HELP
+    from fixtures.state import SETTINGS
+    assert {ini for ini, _ in SETTINGS.values()} == set(INI_HELP)
+    for dest, (ini, _) in SETTINGS.items():
+        assert hasattr(pytestconfig.option, dest), f"{ini} settles --{dest.replace('_', '-')}, which is not an option"
+        pytestconfig.getini(ini)  # raises ValueError when the key is not registered with pytest
