@@ -110,16 +110,15 @@ def partial_reason(config: pytest.Config) -> str | None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("nautilus-reports", "Nautilus reports")
     group.addoption("--reports-dir", metavar="DIR", default=None,
-                    help="where runs write their reports, written --reports-dir=DIR (default: the ini's "
-                         "nautilus_reports_dir, else reports/out in the checkout)")
+                    help="where runs write their reports (default: the ini's nautilus_reports_dir, else reports/out "
+                         "in the checkout)")
     group.addoption("--keep-runs", metavar="N", type=int, default=50,
                     help="keep the newest N runs of a tier (0: no limit by count); default 50")
     group.addoption("--keep-days", metavar="D", type=float, default=30,
                     help="remove a tier's runs older than D days (0: no limit by age); default 30")
     group.addoption("--textfile-dir", metavar="DIR", default=None,
-                    help="where the Prometheus textfiles go (node_exporter --collector.textfile.directory), "
-                         "written --textfile-dir=DIR; default: the ini's nautilus_textfile_dir, else "
-                         "<reports dir>/textfile")
+                    help="where the Prometheus textfiles go (node_exporter --collector.textfile.directory); "
+                         "default: the ini's nautilus_textfile_dir, else <reports dir>/textfile")
 
 
 def out_dir(config: pytest.Config) -> Path:

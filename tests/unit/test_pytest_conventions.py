@@ -139,3 +139,19 @@ def test_the_environments_inventory_is_recorded_absolute(stub, monkeypatch):
     assert summary(stub)["inventory"] == inventory
     assert f"rerun only the root causes: python -m pytest --inventory={inventory} " in result.stdout.str()
     assert f"--inventory={inventory}   (dry run; add --apply to act)" in summary(stub)["root_causes"][0]["fix"]
+
+
+def test_pyproject_ini_options_are_read_as_pytest_ini_is(stub, monkeypatch):
+    (stub.path / "tox.ini").unlink()  # pytester.makeini wrote it; it would win over pyproject.toml
+    stub.makepyprojecttoml('[tool.pytest.ini_options]\nnautilus_checks = ["checks"]\njunit_family = "xunit2"\n'
+                           'addopts = "-p no:hypothesispytest"\nnautilus_inventory = "inventory.yaml"\n'
+                           'nautilus_reports_dir = "toml-out"\n')
+    (stub.path / "elsewhere").mkdir()
+    monkeypatch.chdir(stub.path / "elsewhere")
+    os.environ["STUB_STATE"] = "up"
+    try:
+        config = inline(stub, str(stub.path / "checks"))
+    finally:
+        del os.environ["STUB_STATE"]
+    assert config.getoption("inventory") == str(stub.path / "inventory.yaml")
+    assert json.loads((stub.path / "toml-out" / "latest-emergency.json").read_text())["exit_code"] == 0
