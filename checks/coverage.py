@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from fixtures.spec import REGISTRY, CheckSpec
+from remediation.invocation import documented
 
 HERE = Path(__file__).resolve().parent
 MAP_FILE = HERE / "guide_map.yaml"
@@ -143,7 +144,7 @@ def render() -> str:
               "| check id | what it asserts | tiers | severity | guide section | remediation | made to fail on the lab by |",
               "|---|---|---|---|---|---|---|"]
     for check_id, spec in checks.items():
-        remedy = f"`python -m remediation {spec.remedy}`" if spec.remedy else "none"
+        remedy = f"`{documented([spec.remedy])}`" if spec.remedy else "none"
         proof = (", ".join(f"`{t}`" for t in proven[spec.function]) if spec.function in proven
                  else "no lab test: " + guide_map["without_lab_fault"].get(check_id, "MISSING REASON"))
         if check_id in guide_map["lowered_bound"]:

@@ -9,6 +9,7 @@ from fixtures.spec import DAILY, WEEKLY, check
 from observation import known_errors
 from observation.errors import Unobserved
 from observation.logs import LogScan
+from remediation.invocation import mention
 from remediation.registry import HELPERS
 
 from .guide import ENGINE_ERRORS, FULL_HEALTH, SLOW, WEEKLY_MAINTENANCE
@@ -45,8 +46,10 @@ def judge_count(scan: LogScan, pattern: str, limit: int, verdict, *, what: str, 
             f"the newest {scan.window.max_lines} hold {count} {what} (limit {limit})"))
 
 
-def helper_command(helper: str | None, container, inventory, inventory_path: str | None) -> str | None:
-    """The remediation command for a known error's helper, aimed at this container; None when it does not apply."""
+def helper_command(helper: str | None, container, inventory) -> str | None:
+    """The remediation command for a known error's helper, aimed at this container; None when it does not apply.
+
+    A mention: the report hook writes it out with the run's inventory (remediation/invocation.py)."""
     if not helper or helper not in HELPERS:
         return None
     kind = HELPERS[helper].target
@@ -62,8 +65,7 @@ def helper_command(helper: str | None, container, inventory, inventory_path: str
         arg = ""
     if arg is None:
         return None
-    return (f"python -m remediation {helper}" + (f" {arg}" if arg else "")
-            + (f" --inventory={inventory_path}" if inventory_path else ""))
+    return mention(helper, arg or None)
 
 
 @check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="normal",
@@ -71,7 +73,7 @@ def helper_command(helper: str | None, container, inventory, inventory_path: str
        needs=("container-exists",))
 def test_log_error_rate(container, log_scans, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
-    engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
+    engine_hint = f"{mention('diagnose-engine', container.engine)}; " if container.engine else ""
     judge_count(scan, "errors", limits(container, inventory).log_errors_per_hour, verdict,
                 what="error lines", grep='grep -i "error|exception|failed"',
                 fix=f"read them (docker logs {container.name} --since 1h); {engine_hint}a known error is named by "
@@ -83,7 +85,7 @@ def test_log_error_rate(container, log_scans, inventory, verdict):
        needs=("container-exists",))
 def test_log_slow_operations(container, log_scans, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
-    engine_hint = f"python -m remediation diagnose-engine {container.engine}; " if container.engine else ""
+    engine_hint = f"{mention('diagnose-engine', container.engine)}; " if container.engine else ""
     judge_count(scan, "slow", limits(container, inventory).log_slow_per_hour, verdict,
                 what="slow-operation lines", grep='grep -iE "slow|timeout|blocking|[0-9]{4,}ms"',
                 fix=f"{engine_hint}find the slow dependency or query (the guide's Slow Response Times: scale, tune "
@@ -93,7 +95,7 @@ def test_log_slow_operations(container, log_scans, inventory, verdict):
 @check("log-known-errors", "No error of the guide's Knowledge Base in the last hour of logs or in Docker's state",
        tiers=DAILY, severity="critical", guide=ENGINE_ERRORS,
        needs=("container-exists", "container-not-oom-killed"))
-def test_log_known_errors(container, log_scans, container_states, inventory, pytestconfig, verdict):
+def test_log_known_errors(container, log_scans, container_states, inventory, verdict):
     scan = scan_of(container, log_scans, verdict)
     attrs = container_states.get(container.name, container.host) or {}
     found = [(hit.error, f"in the logs: {hit.line!r}") for hit in scan.known]
@@ -106,7 +108,7 @@ def test_log_known_errors(container, log_scans, container_states, inventory, pyt
                                        "fix": e.fix} for e, where in found])
     fixes = []
     for entry, _ in found:
-        command = helper_command(entry.helper, container, inventory, pytestconfig.getoption("inventory"))
+        command = helper_command(entry.helper, container, inventory)
         fixes.append(f"{entry.id}: {entry.fix}" + (f"; run first: {command}" if command else ""))
     if fixes:
         verdict.advise(" | ".join(fixes))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.container_facts import limits_of
 from observation.stats import cpu_level, growth_mb_per_min, memory_level
+from remediation.invocation import mention
 
 from .guide import BOTTLENECKS, MEMORY
 
@@ -21,8 +22,7 @@ def usage_of(container, container_usage, verdict):
 
 
 def engine_hint(container) -> str:
-    return f"; python -m remediation diagnose-engine {container.engine} shows its stats and logs" \
-        if container.engine else ""
+    return f"; {mention('diagnose-engine', container.engine)} shows its stats and logs" if container.engine else ""
 
 
 @check("container-memory-usage", "Container memory stays below the warning share of its limit", tiers=DAILY,

@@ -1,4 +1,8 @@
-"""The command line: `python -m remediation HELPER [TARGET] [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]`.
+"""The command line: `bin/nautilus-remediation HELPER [TARGET] [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]`.
+
+`list` shows the helpers, the read-only ones to look with first, then those
+that act; `HELPER --help` explains one: its target, what it reads, what it
+changes, its kind and an example.
 
 Exit status: 0 done (or a dry run, or nothing to do); 1 an action was taken but
 its container did not become ready; 2 refused or failed (bad helper, target or
@@ -9,15 +13,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, TextIO
 
 from .errors import FAILURES, RemediationError, describe
-from .registry import HELPERS
+from .invocation import ENTRY, render
+from .registry import GROUPS, HELPERS, KIND_MEANING, TARGETS, close_match
 
-USAGE = ("python -m remediation {list | HELPER [TARGET]} [--apply] [--yes] [--inventory PATH] [--state-dir DIR] "
-         "[--bundle-dir DIR] [--for DURATION --reason TEXT | --end]")
+USAGE = (f"{ENTRY} {{list | HELPER [TARGET]}} [--apply] [--yes] [--inventory PATH] [--state-dir DIR] "
+         "[--bundle-dir DIR] [--for DURATION --reason TEXT | --end]; HELPER --help explains one")
+USAGE_ERROR = 2  # argparse's, kept for every usage error (an unknown helper too)
 PROMPT = "Type {} to confirm: "  # the word: a container, the Compose project, or the Docker host
 
 
@@ -30,19 +37,54 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}; usage: {USAGE}")
 
 
+GROUP_TITLES = {"look first": "look first (read-only: they only look, whatever the flags)",
+                "act": "act (a dry run without --apply)"}
+
+
 def helper_table() -> str:
-    """One line per helper: name, target kind, kind, summary."""
-    return "\n".join(f"{h.name:18} {('<' + h.target + '>') if h.target else '-':12} {h.kind:11} {h.summary}"
-                     for h in HELPERS.values())
+    """The helpers by group, look first then act; one line each: name, target kind, kind, summary."""
+    lines = []
+    for group in GROUPS:
+        lines.append(f"{GROUP_TITLES[group]}:")
+        lines += [f"  {h.name:18} {('<' + h.target + '>') if h.target else '-':12} {h.kind:11} {h.summary}"
+                  for h in HELPERS.values() if h.group == group]
+    return "\n".join(lines)
+
+
+def helper_help(name: str) -> str:
+    """What a person needs before running one helper."""
+    h = HELPERS[name]
+    example = render(shlex.split(h.example))
+    target = f"<{h.target}>: {TARGETS[h.target]}" if h.target else "none"
+    lines = [f"{h.name}: {h.summary}", "",
+             f"target:   {target}",
+             f"reads:    {h.reads}",
+             f"changes:  {h.changes}",
+             f"kind:     {h.kind}: {KIND_MEANING[h.kind]}",
+             f"example:  {example}" + ("" if h.read_only else "   (dry run; add --apply to act)"),
+             "", "options:  --inventory=PATH (the deployment; default $NAUTILUS_INVENTORY, else the guide's topology), "
+             "--state-dir=DIR" + ("" if h.read_only else ", --apply, --yes (confirms without asking)")
+             + (", --bundle-dir=DIR" if h.disruptive else "")
+             + (", --for DURATION --reason TEXT, --end" if h.name == "maintenance" else "")]
+    if h.unattended:
+        lines.append("unattended: `pytest --remediate` runs it with --apply for the failed checks it fixes")
+    return "\n".join(lines)
+
+
+def unknown_helper(name: str) -> UsageError:
+    guess = close_match(name)
+    hint = f"; did you mean {guess}?" if guess else ""
+    return UsageError(f"unknown helper {name!r}{hint} (every helper: {render(['list'])})")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m remediation", usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = _Parser(prog=str(ENTRY), usage=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
                      description="Remediation helpers from the troubleshooting guide, made safe: every one is a dry "
                                  "run without --apply; disruptive ones ask for the container name and save "
                                  "diagnostics first; unconfined ones (acting on what the platform does not own) "
                                  "ask too; nothing is ever killed, no volume is ever pruned.",
-                     epilog="helpers (name, target, kind, what it does):\n" + helper_table())
+                     epilog="helpers (name, target, kind, what it does; HELPER --help explains one):\n"
+                            + helper_table())
     parser.add_argument("helper", help="a helper name, or `list`")
     parser.add_argument("target", nargs="?", help="an engine name, a container (or engine/service) name, or a "
                                                   "port, as the helper takes; none for restart-redis/restart-postgres")
@@ -78,6 +120,12 @@ def terminal_confirm(stdin: TextIO, stderr: TextIO) -> Callable[[str, list[str]]
     return confirm
 
 
+def _inventory_error(exc: Exception) -> bool:
+    # Looked up, not imported: `list` and usage errors never load the inventory module (pydantic).
+    inventory = sys.modules.get("observation.inventory")
+    return inventory is not None and isinstance(exc, inventory.InventoryError)
+
+
 def no_terminal(container: str) -> RemediationError:
     return RemediationError(f"refusing to act on {container} without confirmation: stdin is not a terminal; "
                             "rerun with --yes to confirm")
@@ -90,27 +138,32 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
     environ = os.environ if environ is None else environ
     redact = None
 
-    def fail(message: str, code: int = 2) -> int:
+    def fail(message: str, code: int = USAGE_ERROR) -> int:
         line = " ".join(message.split())
         print(f"remediation: {redact(line) if redact else line}", file=stderr)
         return code
 
     ctx = None
     try:
-        args = build_parser().parse_args(argv)
+        words = sys.argv[1:] if argv is None else list(argv)
+        if words and not words[0].startswith("-") and any(w in ("-h", "--help") for w in words):
+            if words[0] not in HELPERS and words[0] != "list":
+                raise unknown_helper(words[0])
+            if words[0] in HELPERS:
+                print(helper_help(words[0]), file=stdout)
+                return 0
+        args = build_parser().parse_args(words)
         if args.helper == "list":
             if args.target:
                 raise UsageError(f"list takes no target (got {args.target!r})")
             print(helper_table(), file=stdout)
             return 0
         if args.helper not in HELPERS:
-            raise UsageError(f"unknown helper {args.helper!r}; valid: {', '.join(HELPERS)} "
-                             "(see `python -m remediation list`)")
+            raise unknown_helper(args.helper)
         info = HELPERS[args.helper]
         # Imported here so that `list` and usage errors answer at once, without pydantic and the Docker SDK.
         from observation.inventory import InventoryError, load_inventory
 
-        from .actions import ACTIONS
         from .context import Context, default_audit_path
         from .targets import resolve
         if args.helper != "maintenance" and (args.window_for or args.reason or args.end):
@@ -123,7 +176,9 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
             inventory.state_dir = args.state_dir
         ctx = Context(inventory, out=lambda line: print(line, file=stdout, flush=True),
                       confirm=(lambda container, plan: None) if args.yes else terminal_confirm(stdin, stderr),
-                      audit_path=default_audit_path(environ), bundle_dir=args.bundle_dir)
+                      audit_path=default_audit_path(environ), bundle_dir=args.bundle_dir,
+                      inventory_path=args.inventory or environ.get("NAUTILUS_INVENTORY") or None,
+                      state_dir_path=args.state_dir)
         if docker_factory:
             ctx.docker_factory = docker_factory
         from .windows import WindowRequest
@@ -140,12 +195,14 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
             raise no_terminal(what)
         if args.apply and info.read_only:
             print(f"remediation: {args.helper} is read-only; --apply changes nothing", file=stderr)
-        return ACTIONS[args.helper](ctx, args.target, args.apply)
+        return info.run(ctx, args.target, args.apply)
     except (UsageError, *FAILURES) as exc:
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
     except Exception as exc:  # a bug or an unforeseen library error: still one line, never a traceback
+        if _inventory_error(exc):  # a secret first read by the helper that needs it, set nowhere
+            return fail(f"inventory: {exc}")
         return fail(f"unexpected error: {type(exc).__name__}: {describe(exc)}")
     finally:
         if ctx:

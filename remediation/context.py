@@ -17,6 +17,7 @@ from observation.inventory import DockerHost, Inventory
 from observation.redact import Redactor
 
 from .errors import RemediationError
+from .registry import command_for
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "reports" / "out"
 READY_TIMEOUT_S = 60  # the longest a helper waits for a container it (re)started
@@ -48,6 +49,9 @@ class Context:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     window_request: Any = None  # remediation.windows.WindowRequest: what `maintenance` was asked on the command line
+    # As this run was given them, so a command a helper prints acts on the same deployment and state.
+    inventory_path: str | None = None
+    state_dir_path: str | None = None
     _docker: dict[str, Docker] = field(default_factory=dict, repr=False)
     # host name -> the endpoint opened for it, in the order opened: what every plan names.
     endpoints: dict[str, DockerEndpoint] = field(default_factory=dict, repr=False)
@@ -59,6 +63,10 @@ class Context:
     def say(self, line: str) -> None:
         """Print one line of a helper's output, secrets masked."""
         self.out(self.redactor.redact_text(line))
+
+    def command(self, helper: str, argument: str | int | None = None) -> str:
+        """The command of another helper, for advice: runnable as printed, on this run's inventory."""
+        return command_for(helper, argument, inventory=self.inventory_path, state_dir=self.state_dir_path)
 
     def docker(self, host: str | None = None) -> Docker:
         """The Docker host named `host` (default: the first), connected once."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
 from observation.container_facts import explain_exit
 from observation.docker_api import State
@@ -21,6 +22,7 @@ from observation.targets import engine_url
 
 from .context import Context
 from .errors import FAILURES, ContainerMissing
+from .registry import command_for
 from .targets import platform_containers, resolve
 
 LOG_LINES = 50
@@ -51,7 +53,7 @@ def diagnose_startup(ctx: Context, argument: str | None, apply: bool = False) ->
     dependencies = {spec.container: dependency_state(ctx, spec.container)
                     for spec in (ctx.inventory.postgres, ctx.inventory.redis)}
     ctx.say("dependencies: " + "; ".join(f"{dep} {seen}" for dep, seen in dependencies.items()))
-    for line in startup_advice(logs, state, compose_service(attrs, name), name, dependencies):
+    for line in startup_advice(logs, state, compose_service(attrs, name), name, dependencies, ctx.command):
         ctx.say(line)
     lines = logs.splitlines()[-LOG_LINES:]
     ctx.say(f"last {len(lines)} log lines (secrets masked):" if lines else "logs: empty")
@@ -101,8 +103,11 @@ def limits_line(host_config: dict) -> str:
     return text
 
 
-def startup_advice(logs: str, state: State, service: str, name: str, dependencies: dict[str, str]) -> list[str]:
+def startup_advice(logs: str, state: State, service: str, name: str, dependencies: dict[str, str],
+                   command: Callable[[str, str | None], str] = command_for) -> list[str]:
     """What the guide says to do about what was found; advice only, never done here.
+
+    `command(helper, argument)` writes a helper's command line (the run's, with its inventory).
 
     >>> for line in startup_advice("ImportError: cannot import name 'MessagePriority' from 'x'", State.of({}),
     ...                            "factor-engine", "nautilus-factor-engine", {}):
@@ -122,7 +127,7 @@ def startup_advice(logs: str, state: State, service: str, name: str, dependencie
             advice.append(f"note: {name} is running now; those lines are from an earlier start")
     if state.oom_killed:
         advice.append("advice: killed by the kernel for exceeding its memory limit (State.OOMKilled): see its memory "
-                      f"against the limit and its growth: python -m remediation diagnose-memory {name}; then find "
+                      f"against the limit and its growth: {command('diagnose-memory', name)}; then find "
                       "the leak or raise the memory limit in the compose file")
     elif state.exit_code == 137:
         # 137 is 128 + SIGKILL: an OOM kill only when Docker says so; otherwise more memory would not help.
@@ -132,11 +137,11 @@ def startup_advice(logs: str, state: State, service: str, name: str, dependencie
         advice.append("advice: exit code 125 is a Docker daemon error: check `docker version` and the daemon's log")
     port_in_use = by_id()["port-in-use"]
     if port_in_use.in_text(logs) or port_in_use.in_line(state.error):
-        advice.append(f"advice: a port of {name} is taken: python -m remediation free-port <port> says who holds it")
+        advice.append(f"advice: a port of {name} is taken: {command('free-port', 'PORT')} (its port number for PORT) says who holds it")
     for dependency, seen in dependencies.items():
         if not seen.startswith("running"):
             advice.append(f"advice: dependency {dependency} is {seen.split(',')[0]}: "
-                          f"python -m remediation start-container {dependency}")
+                          f"{command('start-container', dependency)}")
     if not advice:
         advice.append("advice (the guide's common solutions): raise the memory limit if out of memory; check that "
                       "its ports are free; check its environment variables; rebuild the image: "
@@ -191,8 +196,8 @@ def diagnose_engine(ctx: Context, argument: str | None, apply: bool = False) -> 
         for line in found[-3:]:
             ctx.say(f"  latest {label}: {line[:300]}")
     if error or (status is not None and status >= 500):
-        ctx.say(f"next: python -m remediation diagnose-startup {name}; if it stays down: "
-                f"python -m remediation restart-engine {engine.name}")
+        ctx.say(f"next: {ctx.command('diagnose-startup', name)}; if it stays down: "
+                f"{ctx.command('restart-engine', engine.name)}")
     return 0
 
 

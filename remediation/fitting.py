@@ -16,7 +16,6 @@ Like every helper: without `apply` they print the plan and change nothing.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -28,12 +27,13 @@ from observation.errors import ContainerMissing
 from observation.postgres import APPLICATION_NAME as SUITE_APPLICATION
 from observation.stats import MIB, Usage, growth_mb_per_min, memory_level
 
-from . import actions as base  # a module, not names: actions imports this module
-from . import audit
-from .bundle import CONTENTS, default_dir, write_bundle
+from . import compose
+from .bundle import CONTENTS, default_dir
 from .context import Context
 from .diagnose import limits_line
 from .errors import FAILURES, RemediationError
+from .readiness import started_and_ready, wait_step
+from .sequence import Action, asks, carry_out, dry_run, numbered
 from .targets import resolve
 
 # -- unpause-container -----------------------------------------------------------------------------
@@ -44,19 +44,18 @@ def unpause_container(ctx: Context, argument: str | None, apply: bool) -> int:
     name, docker = target.container, ctx.docker(target.host)
     state = State.of(docker.inspect(name))
     if state.status != "paused":
-        other = (f"start it: python -m remediation start-container {name}" if state.status in ("exited", "created")
+        other = (f"start it: {ctx.command('start-container', name)}" if state.status in ("exited", "created")
                  else "")
         ctx.say(f"{name} is not paused ({state.line()}); nothing to do" + (f"; {other}" if other else ""))
         return 0
-    plan = base.numbered([
+    plan = numbered([
         f"unpause {name} through the Docker API (POST /containers/{name}/unpause, as `docker unpause {name}`): "
         "its processes resume where they were frozen",
-        base._wait_step(ctx, state, name), f"append the outcome to the audit log {ctx.audit_path}"])
+        wait_step(ctx, state, name), f"append the outcome to the audit log {ctx.audit_path}"])
     if not apply:
-        return base._dry_run(ctx, f"unpause-container {name} (now {state.line()})", plan)
-    audit.ensure_writable(ctx.audit_path)
-    return base._apply(ctx, "unpause-container", target, lambda: docker.unpause(name),
-                       f"unpaused {name} (docker unpause)")
+        return dry_run(ctx, f"unpause-container {name} (now {state.line()})", plan)
+    return carry_out(ctx, Action("unpause-container", name, plan), lambda bundle: started_and_ready(
+        ctx, docker, name, lambda: docker.unpause(name), f"unpaused {name} (docker unpause)"))
 
 
 # -- create-container ------------------------------------------------------------------------------
@@ -95,7 +94,6 @@ def service_of(config: dict, name: str) -> str | None:
 
 
 def create_container(ctx: Context, argument: str | None, apply: bool) -> int:
-    from . import procedures  # Compose as rebuild-engine runs it (the inventory's compose_command)
     target = resolve(ctx.inventory, "create-container", argument)
     name, docker = target.container, ctx.docker(target.host)
     try:
@@ -104,30 +102,25 @@ def create_container(ctx: Context, argument: str | None, apply: bool) -> int:
         state = None
     if state is not None:
         ctx.say(f"{name} exists ({state.line()}); nothing to create"
-                + (f"; start it: python -m remediation start-container {name}" if state.status != "running" else ""))
+                + (f"; start it: {ctx.command('start-container', name)}" if state.status != "running" else ""))
         return 0
     files, working_dir = project_files(ctx, docker)
-    probe = procedures.ComposeService(ctx.inventory.compose_project, files, working_dir, "")
-    try:
-        config = json.loads(procedures._compose(ctx, probe, "config", "--format", "json"))
-    except ValueError as exc:
-        raise RemediationError(f"compose config did not print JSON ({exc}); nothing changed") from None
+    config = compose.config(ctx, compose.ComposeService(ctx.inventory.compose_project, files, working_dir, ""))
     service = service_of(config, name)
     if service is None:
         raise RemediationError(f"no service of {', '.join(files)} creates a container named {name}; nothing changed")
-    where = procedures.ComposeService(ctx.inventory.compose_project, files, working_dir, service)
+    where = compose.ComposeService(ctx.inventory.compose_project, files, working_dir, service)
     command = " ".join(where.argv(ctx.inventory.compose_command, "up", "-d", "--no-deps", service))
-    plan = base.numbered([
+    plan = numbered([
         f"create {name} from service {service} of {', '.join(files)}: {command} (only this service: --no-deps; "
         "no other container is recreated; named volumes are reused, never removed)",
         f"wait up to {ctx.ready_timeout_s:.0f} s until {name} is running (and healthy, when it has a health check)",
         f"append the outcome to the audit log {ctx.audit_path}"])
     if not apply:
-        return base._dry_run(ctx, f"create-container {name} (now missing on Docker host {target.host!r})", plan)
-    audit.ensure_writable(ctx.audit_path)
-    return base._apply(ctx, "create-container", target,
-                       lambda: procedures._compose(ctx, where, "up", "-d", "--no-deps", service),
-                       f"created {name} (compose up -d --no-deps {service})")
+        return dry_run(ctx, f"create-container {name} (now missing on Docker host {target.host!r})", plan)
+    return carry_out(ctx, Action("create-container", name, plan), lambda bundle: started_and_ready(
+        ctx, docker, name, lambda: compose.run(ctx, where, "up", "-d", "--no-deps", service),
+        f"created {name} (compose up -d --no-deps {service})"))
 
 
 # -- diagnose-memory -------------------------------------------------------------------------------
@@ -177,7 +170,7 @@ def memory_findings(readings: list[Usage], growth: float | None, high_pct: float
     >>> for line in memory_findings([u], 40.0, 70, 80, 90, 10, True): print(line)
     memory: 230 MiB of 256 MiB (89.8 %; WARNING; warning at 80 %, critical at 90 %)
     growth: +40.0 MiB/min over the sampled seconds (more than 10 MiB/min: a leak) - at this rate the limit is reached in about 0.7 min
-    advice: it is growing toward its limit: find the leak (its logs, heap profile; python -m remediation diagnose-engine for an engine); a restart only resets the clock to the next kill
+    advice: it is growing toward its limit: find the leak (its logs, heap profile; the helper diagnose-engine for an engine); a restart only resets the clock to the next kill
     advice: until it is fixed, raise mem_limit in the compose file for headroom
     """
     lines = []
@@ -197,8 +190,8 @@ def memory_findings(readings: list[Usage], growth: float | None, high_pct: float
                      + (eta if leaking else ""))
     near = last is not None and last.memory_pct is not None and last.memory_pct > warning_pct
     if leaking:
-        lines.append("advice: it is growing toward its limit: find the leak (its logs, heap profile; python -m "
-                     "remediation diagnose-engine for an engine); a restart only resets the clock to the next kill")
+        lines.append("advice: it is growing toward its limit: find the leak (its logs, heap profile; the helper "
+                     "diagnose-engine for an engine); a restart only resets the clock to the next kill")
     elif oom_killed and not near:
         lines.append("advice: it uses little memory now and is not growing: the kill came from a burst (a large "
                      "request or batch); read its logs around the time it stopped, and size the limit for that peak")
@@ -304,30 +297,22 @@ def postgres_sessions(ctx: Context, argument: str | None, apply: bool) -> int:
             ctx.say("nothing to end; if the slots are still taken, the holders above are busy: find out why "
                     "(the application's pool size), or raise max_connections")
             return 0
-        plan = base.numbered([
-            f"save the diagnostics to {ctx.bundle_dir or default_dir('postgres-sessions', target)}/: {CONTENTS}",
+        bundle_dir = ctx.bundle_dir or default_dir("postgres-sessions", target)
+        plan = numbered([
+            f"save the diagnostics to {bundle_dir}/: {CONTENTS}",
             f"end the {len(idle)} session(s) idle longer than {limit_min:g} min with pg_terminate_backend (their "
             "clients see the connection closed and reconnect; no transaction is open in an idle session)",
             f"append the outcome to the audit log {ctx.audit_path}"])
         if not apply:
-            return base._dry_run(ctx, "postgres-sessions", plan, f" (you will be asked to type {target.container})")
-        audit.ensure_writable(ctx.audit_path)
-        ctx.confirm(target.container, [f"postgres-sessions will end {len(idle)} idle session(s):"] + plan)
-        bundle = None
-        try:
-            bundle = write_bundle(ctx, "postgres-sessions", target, ctx.bundle_dir or
-                                  default_dir("postgres-sessions", target))
-            ctx.say(f"diagnostics saved to {bundle}")
+            return dry_run(ctx, "postgres-sessions", plan, asks(target.container))
+
+        def act(bundle) -> tuple[str, int]:
             ended = [pid for pid, *_ in idle
                      if conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]]
-        except BaseException as exc:
-            audit.append(ctx.audit_path, audit.record("postgres-sessions", target.container,
-                                                      f"failed: {type(exc).__name__}", bundle))
-            raise
-        outcome = f"ended {len(ended)} of {len(idle)} idle session(s) (pids {', '.join(map(str, ended))})"
-        ctx.say(outcome)
-        audit.append(ctx.audit_path, audit.record("postgres-sessions", target.container, outcome, bundle))
-        ctx.say(f"audit: one line appended to {ctx.audit_path}")
-        return 0
+            return f"ended {len(ended)} of {len(idle)} idle session(s) (pids {', '.join(map(str, ended))})", 0
+        action = Action("postgres-sessions", target.container, plan, confirm=target.container,
+                        bundle=(target, bundle_dir),
+                        question=f"postgres-sessions will end {len(idle)} idle session(s):")
+        return carry_out(ctx, action, act)
     finally:
         conn.close()

@@ -41,12 +41,11 @@ from observation.postgres import connect_postgres
 from observation.postgres_stats import bloated_tables, dead_ratio_pct, overdue_tables, postgres_stats
 from observation.redis_bus import connect_redis
 
-from . import audit
 from .context import Context
 from .errors import ContainerMissing, RemediationError, Unobservable, describe, short_reason
+from .sequence import SAFE_NOTE, Action, carry_out, dry_run, numbered
 from .targets import platform_containers
 
-MAINTENANCE_HELPERS = ("vacuum-analyze", "redis-rewrite-aof", "rotate-logs", "docker-cleanup")
 
 VACUUM_STATEMENT_TIMEOUT_S = 600  # one table's (or the database's) VACUUM ANALYZE is cancelled after this long
 VACUUM_LOCK_TIMEOUT_S = 10  # VACUUM waits this long for a table someone holds exclusively, then skips it
@@ -65,27 +64,22 @@ def local_host():
     return testinfra.get_host("local://")
 
 
-def _numbered(steps: list[str]) -> list[str]:
-    return [f"{i}. {step}" for i, step in enumerate(steps, 1)]
-
-
 def _dry_run(ctx: Context, header: str, plan: list[str]) -> int:
-    ctx.say(f"dry run of {header}; with --apply it would:")
-    ctx.say_endpoints()
-    for line in _numbered(plan):
-        ctx.say(line)
-    ctx.say("dry run: nothing changed; add --apply to do it (a safe helper: no confirmation is asked)")
-    return 0
+    return dry_run(ctx, header, numbered(plan), SAFE_NOTE)
+
+
+def _failed(exc: BaseException) -> str:
+    return f"failed: {type(exc).__name__}: {describe(exc)}"
+
+
+def _safe(helper: str, where: str, plan: list[str]) -> Action:
+    """A confined maintenance run: no question, no bundle (nothing is stopped or lost)."""
+    return Action(helper, where, numbered(plan), left_as=_failed)
 
 
 def _no_argument(helper: str, argument: str | None) -> None:
     if argument:
         raise RemediationError(f"{helper}: takes no target (got {argument!r})")
-
-
-def _audited(ctx: Context, helper: str, target: str, outcome: str) -> None:
-    audit.append(ctx.audit_path, audit.record(helper, target, ctx.redactor.redact_text(outcome)))
-    ctx.say(f"audit: one line appended to {ctx.audit_path}")
 
 
 def _human(size: float) -> str:
@@ -153,9 +147,9 @@ def vacuum_analyze(ctx: Context, argument: str | None, apply: bool) -> int:
                  f"append the outcome to the audit log {ctx.audit_path}"]
         if not apply:
             return _dry_run(ctx, f"vacuum-analyze on {where}", plan)
-        audit.ensure_writable(ctx.audit_path)
         done, failed = [], []
-        try:
+
+        def act(bundle) -> tuple[str, int]:
             with conn.cursor() as cur:
                 cur.execute(f"SET statement_timeout = '{VACUUM_STATEMENT_TIMEOUT_S}s'")
                 cur.execute(f"SET lock_timeout = '{VACUUM_LOCK_TIMEOUT_S}s'")
@@ -169,17 +163,12 @@ def vacuum_analyze(ctx: Context, argument: str | None, apply: bool) -> int:
                     except psycopg.Error as exc:
                         failed.append(f"{label}: {' '.join(str(exc).split())[:160]}")
             after = _dead(postgres_stats(conn, inventory.thresholds.slow_query_ms))
-        except BaseException as exc:
-            _audited(ctx, "vacuum-analyze", where, f"failed: {type(exc).__name__}: {describe(exc)}")
-            raise
-        dead_before = _dead(before)
-        for table in (t for t in tables if t):
-            ctx.say(f"{table}: dead rows {dead_before.get(table, '?')} -> {after.get(table, '?')}")
-        outcome = (f"VACUUM ANALYZE done: {', '.join(done) or 'nothing'}"
-                   + (f"; failed: {'; '.join(failed)}" if failed else ""))
-        ctx.say(outcome)
-        _audited(ctx, "vacuum-analyze", where, outcome)
-        return 1 if failed else 0
+            dead_before = _dead(before)
+            for table in (t for t in tables if t):
+                ctx.say(f"{table}: dead rows {dead_before.get(table, '?')} -> {after.get(table, '?')}")
+            return (f"VACUUM ANALYZE done: {', '.join(done) or 'nothing'}"
+                    + (f"; failed: {'; '.join(failed)}" if failed else "")), 1 if failed else 0
+        return carry_out(ctx, _safe("vacuum-analyze", where, plan), act)
     except psycopg.Error as exc:
         raise Unobservable(f"PostgreSQL: {' '.join(str(exc).split())[:200]}") from None
     finally:
@@ -216,8 +205,8 @@ def redis_rewrite_aof(ctx: Context, argument: str | None, apply: bool) -> int:
             ctx.say(f"{where}: an AOF rewrite is already running")
         if not apply:
             return _dry_run(ctx, f"redis-rewrite-aof on {where} ({state})", plan)
-        audit.ensure_writable(ctx.audit_path)
-        try:
+
+        def act(bundle) -> tuple[str, int]:
             if not running:
                 try:
                     ctx.say(f"BGREWRITEAOF: {client.bgrewriteaof()}")
@@ -231,18 +220,12 @@ def redis_rewrite_aof(ctx: Context, argument: str | None, apply: bool) -> int:
                     break
                 ctx.sleep(AOF_POLL_S)
             elapsed = ctx.clock() - started
-        except BaseException as exc:
-            _audited(ctx, "redis-rewrite-aof", where, f"failed: {type(exc).__name__}: {describe(exc)}")
-            raise
-        status = info.get("aof_last_bgrewrite_status")
-        if _rewriting(info):
-            outcome = f"the AOF rewrite is still running after {elapsed:.0f} s; see INFO persistence later"
-        else:
-            outcome = (f"AOF rewrite finished after {elapsed:.1f} s: aof_last_bgrewrite_status {status}, "
-                       f"AOF {_human(info.get('aof_current_size') or 0)}")
-        ctx.say(outcome)
-        _audited(ctx, "redis-rewrite-aof", where, outcome)
-        return 0 if status == "ok" and not _rewriting(info) else 1
+            status = info.get("aof_last_bgrewrite_status")
+            if _rewriting(info):
+                return f"the AOF rewrite is still running after {elapsed:.0f} s; see INFO persistence later", 1
+            return (f"AOF rewrite finished after {elapsed:.1f} s: aof_last_bgrewrite_status {status}, "
+                    f"AOF {_human(info.get('aof_current_size') or 0)}"), 0 if status == "ok" else 1
+        return carry_out(ctx, _safe("redis-rewrite-aof", where, plan), act)
     except redis.RedisError as exc:
         raise Unobservable(f"{where}: {short_reason(exc)}") from None
     finally:
@@ -363,9 +346,9 @@ def rotate_logs(ctx: Context, argument: str | None, apply: bool, host=None, now:
         return 0
     if not apply:
         return _dry_run(ctx, header, plan + [f"append the outcome to the audit log {ctx.audit_path}"])
-    audit.ensure_writable(ctx.audit_path)
     compressed, deleted, kept = [], [], []
-    try:
+
+    def act(bundle) -> tuple[str, int]:
         for entry in work.compress:
             path = Path(entry.path)
             why = _still_a_platform_log(path, log_dir, backup_dir, (".log",))
@@ -388,14 +371,10 @@ def rotate_logs(ctx: Context, argument: str | None, apply: bool, host=None, now:
                 deleted.append(path.name)
             except OSError as exc:
                 kept.append(f"{path.name}: {describe(exc)}")
-    except BaseException as exc:
-        _audited(ctx, "rotate-logs", str(log_dir), f"failed: {type(exc).__name__}: {describe(exc)}")
-        raise
-    outcome = (f"compressed {len(compressed)} ({', '.join(compressed) or '-'}), deleted {len(deleted)} "
-               f"({', '.join(deleted) or '-'})" + (f"; left alone: {'; '.join(kept)}" if kept else ""))
-    ctx.say(outcome)
-    _audited(ctx, "rotate-logs", str(log_dir), outcome)
-    return 1 if kept else 0
+        return (f"compressed {len(compressed)} ({', '.join(compressed) or '-'}), deleted {len(deleted)} "
+                f"({', '.join(deleted) or '-'})" + (f"; left alone: {'; '.join(kept)}" if kept else "")), \
+            1 if kept else 0
+    return carry_out(ctx, _safe("rotate-logs", str(log_dir), plan), act)
 
 
 # -- docker-cleanup -------------------------------------------------------------------------------
@@ -495,20 +474,13 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
     plan += ["prune build cache not in use (docker builder prune: Docker keeps cache in use), never volumes",
              "read docker system df again and show the reclaimable figure after",
              f"append the outcome to the audit log {ctx.audit_path}"]
-    # Looked up at call time (actions imports this module): the dry run and numbering that say a question comes.
-    from .actions import _dry_run as dry_run_that_asks, numbered
     host = docker.host.name
     if not apply:
-        return dry_run_that_asks(ctx, f"docker-cleanup on Docker host {host!r}", numbered(plan),
-                                 f" (you will be asked to type the Docker host name, {host}; --yes confirms)")
-    audit.ensure_writable(ctx.audit_path)
-    # What goes may be another team's: a person reads the owners and confirms, whatever the caller.
-    ctx.confirm(host, [ctx.redactor.redact_text(line) for line in
-                       [f"docker-cleanup will remove from Docker host {host!r} what the platform does not own:"]
-                       + numbered(plan)])
+        return dry_run(ctx, f"docker-cleanup on Docker host {host!r}", numbered(plan),
+                       f" (you will be asked to type the Docker host name, {host}; --yes confirms)")
     removed, kept = [], []
-    target = f"docker:{docker.host.name}"
-    try:
+
+    def act(bundle) -> tuple[str, int]:
         for c in work.containers:
             name = _container_name(c)
             try:
@@ -528,13 +500,11 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
                 kept.append(f"{short}: {exc}")
         pruned = docker._call("prune the build cache", None, docker.api.prune_builds) or {}
         after = docker.disk_usage()
-    except BaseException as exc:
-        _audited(ctx, "docker-cleanup", target, f"failed: {type(exc).__name__}: {describe(exc)}")
-        raise
-    outcome = (f"removed {len(removed)} ({', '.join(removed) or '-'}); build cache pruned "
-               f"{_human(pruned.get('SpaceReclaimed') or 0)}; reclaimable now {_figure(after)}"
-               + (f"; kept: {'; '.join(kept)}" if kept else ""))
-    ctx.say(outcome)
-    _audited(ctx, "docker-cleanup", target, outcome)
-    return 1 if kept else 0
+        return (f"removed {len(removed)} ({', '.join(removed) or '-'}); build cache pruned "
+                f"{_human(pruned.get('SpaceReclaimed') or 0)}; reclaimable now {_figure(after)}"
+                + (f"; kept: {'; '.join(kept)}" if kept else "")), 1 if kept else 0
+    # What goes may be another team's: a person reads the owners and confirms, whatever the caller.
+    action = Action("docker-cleanup", f"docker:{host}", numbered(plan), confirm=host, left_as=_failed,
+                    question=f"docker-cleanup will remove from Docker host {host!r} what the platform does not own:")
+    return carry_out(ctx, action, act)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 import redis
 
@@ -29,6 +29,7 @@ from observation.targets import engine_url
 
 from .context import Context
 from .errors import FAILURES, ContainerMissing, short_reason
+from .registry import command_for
 from .targets import platform_containers, resolve
 
 
@@ -80,7 +81,7 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
             + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
             + " (not trusted alone: engines were seen reporting it wrongly)")
     redis_down = redis_status if view.get("error") else None
-    for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag):
+    for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag, ctx.command):
         ctx.say(line)
     return 0
 
@@ -128,13 +129,14 @@ def _inspect_or_reason(ctx: Context, host: str, name: str) -> dict | str:
 
 
 def messagebus_advice(engine: str, redis_container: str, network: str, redis_down: str | None, seen: bool,
-                      flag: Any) -> list[str]:
+                      flag: Any, command: Callable[[str, str | None], str] = command_for) -> list[str]:
     """The guide's "MessageBus Solutions" that fit what was seen; advice only.
 
-    `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included).
+    `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included);
+    `command(helper, argument)` writes a helper's command line (the run's, with its inventory).
 
-    >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "exited", False, True)[:2]
-    ['verdict: Redis does not answer, so no engine is on the bus', 'advice: start Redis: python -m remediation start-container nautilus-redis']
+    >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "exited", False, True, lambda h, a: f"<{h} {a}>")[:2]
+    ['verdict: Redis does not answer, so no engine is on the bus', 'advice: start Redis: <start-container nautilus-redis>']
     """
     if redis_down:
         verdict = "verdict: Redis does not answer, so no engine is on the bus"
@@ -147,20 +149,20 @@ def messagebus_advice(engine: str, redis_container: str, network: str, redis_dow
             " although it reports true: its flag is wrong" if flag is True else "")
     lines = [verdict]
     if redis_down in ("running", "unknown"):
-        lines.append("advice: restart Redis: python -m remediation restart-redis (the guide's `docker-compose restart "
+        lines.append(f"advice: restart Redis: {command('restart-redis', None)} (the guide's `docker-compose restart "
                      "redis`)")
     elif redis_down == "missing":
         lines.append(f"advice: the container {redis_container} does not exist: recreate it with "
                      "`docker compose up -d redis`")
     elif redis_down:
-        lines.append(f"advice: start Redis: python -m remediation start-container {redis_container}")
+        lines.append(f"advice: start Redis: {command('start-container', redis_container)}")
     if redis_down and redis_down != "missing":
         lines.append(f"advice: Redis logs: docker logs --tail 50 {redis_container}")
     if not redis_down and not seen:
         lines += [f"advice: check the network: docker network inspect {network}",
                   "advice: check for Redis authentication issues (the engine's Redis password and the inventory's "
                   "redis.password_env)",
-                  f"advice: the engine's own view: python -m remediation diagnose-engine {engine}; if it stays off "
-                  f"the bus: python -m remediation restart-engine {engine}"]
+                  f"advice: the engine's own view: {command('diagnose-engine', engine)}; if it stays off "
+                  f"the bus: {command('restart-engine', engine)}"]
     lines.append("advice: verify Redis configuration and memory limits (INFO memory, maxmemory)")
     return lines

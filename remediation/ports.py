@@ -175,7 +175,7 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
                 "to this user (run as root to see it)")
     if not sockets and not published:
         ctx.say(f"nothing listens on port {port} and no container publishes it: the port is free"
-                + "".join(f"; {owner} is not serving: python -m remediation diagnose-startup {container}"
+                + "".join(f"; {owner} is not serving: {ctx.command('diagnose-startup', container)}"
                           for owner, container in owners.items() if container))
     ctx.say(f"nothing was killed: this helper never runs the guide's `lsof -ti:{port} | xargs kill -9`, which kills "
             "whatever holds the port without knowing what it is")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -30,11 +28,12 @@ from observation.stats import cpu_percent, memory_use
 from observation.targets import engine_url
 from observation.targets import ports as port_targets
 
-from . import actions as base  # a module, not names: actions imports this module at its end
-from . import audit, windows
-from .bundle import CONTENTS, default_dir, render, write_bundle
+from . import compose, windows
+from .bundle import CONTENTS, default_dir, render
 from .context import OUT_DIR, Context
 from .errors import FAILURES, RemediationError, Unobservable
+from .readiness import wait_until_ready
+from .sequence import Action, asks, carry_out, dry_run, failure, numbered
 from .targets import Target, platform_containers, resolve
 
 INFRA_STOP_S = 60  # the guide's `timeout 60 docker-compose down`: PostgreSQL and Redis are never killed before
@@ -42,8 +41,6 @@ APP_STOP_S = 10  # engines, backend, frontend: Docker's and Compose's default (t
 VERIFY_S = 15  # pg_isready, Redis PING and the backend's /health are retried this long after "healthy"
 ISOLATION_DIR = OUT_DIR / "isolation"
 ISOLATION_LOG_LINES = 100  # the guide's isolation report: `docker logs --tail 100`
-COMPOSE_TIMEOUT_S = {"config": 60, "build": 1800, "up": 180}
-CHECKOUT = Path(__file__).resolve().parent.parent  # compose commands run from here (the lab's is `python -m lab`)
 NEVER = "nothing is killed, removed or pruned; volumes and backups are not touched"
 
 
@@ -114,7 +111,7 @@ def emergency_plan(ctx: Context, order: list[Phase], bundle_dir: Path) -> list[s
     steps.append(f"post-restart validation: a TCP connect to every platform port and every engine's /health, "
                  f"written to {bundle_dir}/post-restart-validation.json and printed")
     steps.append(f"append the outcome to the audit log {ctx.audit_path}")
-    return base.numbered(steps) + [f"a phase that fails stops the procedure (exit 1) and says what is left down; "
+    return numbered(steps) + [f"a phase that fails stops the procedure (exit 1) and says what is left down; "
                                    f"{NEVER}"]
 
 
@@ -132,23 +129,16 @@ def emergency_restart(ctx: Context, argument: str | None, apply: bool) -> int:
     header = f"emergency-restart of {len(everything)} platform containers ({running} running now)"
     project = ctx.inventory.compose_project
     if not apply:
-        return _dry_run(ctx, header, plan, repr(project))
-    audit.ensure_writable(ctx.audit_path)
-    ctx.confirm(project, [f"emergency-restart will stop and start every platform container of {project!r}:"] + plan)
-    started = ctx.clock()
-    bundle = write_bundle(ctx, "emergency-restart", label, bundle_dir)
-    ctx.say(f"diagnostics saved to {bundle}")
-    try:
+        return dry_run(ctx, header, plan, asks(repr(project)))
+
+    def act(bundle: Path) -> tuple[str, int]:
+        started = ctx.clock()
         outcome, code = _restart_in_phases(ctx, order, bundle)
-    except BaseException as exc:  # Ctrl-C included: what was done is on record
-        _record(ctx, "emergency-restart", "platform", f"failed: {_why(exc)}; left down: {_left_down(ctx, everything)}",
-                bundle)
-        raise
-    outcome += f" ({ctx.clock() - started:.0f} s)"
-    ctx.say(outcome)
-    _record(ctx, "emergency-restart", "platform", outcome, bundle)
-    ctx.say(f"audit: one line appended to {ctx.audit_path}")
-    return code
+        return outcome + f" ({ctx.clock() - started:.0f} s)", code
+    action = Action("emergency-restart", "platform", plan, confirm=project, bundle=(label, bundle_dir),
+                    question=f"emergency-restart will stop and start every platform container of {project!r}:",
+                    left_as=lambda exc: f"{failure(exc)}; left down: {_left_down(ctx, everything)}")
+    return carry_out(ctx, action, act)
 
 
 def _restart_in_phases(ctx: Context, order: list[Phase], bundle: Path) -> tuple[str, int]:
@@ -171,7 +161,7 @@ def _restart_in_phases(ctx: Context, order: list[Phase], bundle: Path) -> tuple[
 def _start_phase(ctx: Context, phase: Phase) -> str | None:
     """Start the phase's containers at once and wait for them; the first problem, or None."""
     in_parallel(lambda t: ctx.docker(t.host).start(t.container), phase.targets)
-    waits = in_parallel(lambda t: base.wait_until_ready(ctx, ctx.docker(t.host), t.container), phase.targets)
+    waits = in_parallel(lambda t: wait_until_ready(ctx, ctx.docker(t.host), t.container), phase.targets)
     for _ready, line in waits:
         ctx.say(line)
     failed = [line for ready, line in waits if not ready]
@@ -290,14 +280,6 @@ def _left_down(ctx: Context, targets: list[Target]) -> str:
     return ", ".join(down) or "nothing"
 
 
-def _why(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, FAILURES) else type(exc).__name__
-
-
-def _record(ctx: Context, helper: str, target: str, outcome: str, bundle: Path | None) -> None:
-    audit.append(ctx.audit_path, audit.record(helper, target, ctx.redactor.redact_text(outcome), bundle))
-
-
 # -- isolate-engine / restore-engine --------------------------------------------------------------
 
 def marker_path(engine: str) -> Path:
@@ -373,14 +355,15 @@ def isolate_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     """The guide's "Single Engine Isolation (Emergency)": report, stop, disconnect, marker."""
     target = resolve(ctx.inventory, "isolate-engine", argument)
     name, docker, engine = target.container, ctx.docker(target.host), target.engine.name
+    restore = ctx.command("restore-engine", engine)
     existing = read_marker(engine)
     if existing:
         raise RemediationError(f"{engine} is already isolated (since {existing.get('isolated_at')}, marker "
-                               f"{marker_path(engine)}); restore it with python -m remediation restore-engine {engine}")
+                               f"{marker_path(engine)}); restore it with {restore}")
     attrs = docker.inspect(name)
     state, networks = State.of(attrs), networks_of(attrs)
     bundle_dir = ctx.bundle_dir or default_dir("isolate-engine", target)
-    plan = base.numbered([
+    plan = numbered([
         f"save the pre-restart diagnostics and the guide's isolation report (state, one stats sample, last "
         f"{ISOLATION_LOG_LINES} log lines, /health) to {bundle_dir}/",
         f"stop {name} gracefully (docker stop -t {APP_STOP_S})",
@@ -391,15 +374,12 @@ def isolate_engine(ctx: Context, argument: str | None, apply: bool) -> int:
         f"append the outcome to the audit log {ctx.audit_path}"])
     header = f"isolate-engine {engine} ({name}, now {state.line()}) on Docker host {target.host!r}"
     if not apply:
-        return _dry_run(ctx, header, plan, name)
-    audit.ensure_writable(ctx.audit_path)
-    ctx.confirm(name, [f"isolate-engine will stop {name} and take it off its networks:"] + plan)
-    bundle = None
-    try:
-        bundle = write_bundle(ctx, "isolate-engine", target, bundle_dir)
+        return dry_run(ctx, header, plan, asks(name))
+
+    def act(bundle: Path) -> tuple[str, int]:
         (bundle / "isolation-report.log").write_text(render(isolation_report(ctx, docker, name, target),
                                                             ctx.redactor))
-        ctx.say(f"diagnostics and isolation report saved to {bundle}")
+        ctx.say(f"isolation report saved to {bundle}/isolation-report.log")
         stop(docker, name, APP_STOP_S)
         ctx.say(f"stopped {name} (docker stop -t {APP_STOP_S})")
         marker = {"engine": engine, "container": name, "docker_host": target.host,
@@ -411,18 +391,15 @@ def isolate_engine(ctx: Context, argument: str | None, apply: bool) -> int:
             _api(docker, f"disconnect {name} from {network}", name, "disconnect_container_from_network", name,
                  network)
             ctx.say(f"disconnected {name} from {network}")
-    except BaseException as exc:
-        _record(ctx, "isolate-engine", name, f"failed: {_why(exc)}", bundle)
-        raise
-    window = windows.open_window(
-        ctx, f"engine:{engine}", f"isolated by isolate-engine at {marker['isolated_at']} (restore with python -m "
-        f"remediation restore-engine {engine})", "isolate-engine", until=None)
-    ctx.say(f"{engine} {window.line()}")
-    outcome = f"{name} isolated: stopped and on no network; marker {marker_path(engine)}"
-    ctx.say(outcome)
-    ctx.say(f"restore with: python -m remediation restore-engine {engine}")
-    _record(ctx, "isolate-engine", name, outcome, bundle)
-    return 0
+        window = windows.open_window(
+            ctx, f"engine:{engine}", f"isolated by isolate-engine at {marker['isolated_at']} (restore with "
+            f"{restore})", "isolate-engine", until=None)
+        ctx.say(f"{engine} {window.line()}")
+        ctx.say(f"restore with: {restore}")
+        return f"{name} isolated: stopped and on no network; marker {marker_path(engine)}", 0
+    action = Action("isolate-engine", name, plan, confirm=name, bundle=(target, bundle_dir),
+                    question=f"isolate-engine will stop {name} and take it off its networks:")
+    return carry_out(ctx, action, act)
 
 
 def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
@@ -432,12 +409,12 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     marker = read_marker(engine)
     if not marker:
         raise RemediationError(f"{engine} is not isolated (no marker {marker_path(engine)}); nothing to restore; "
-                               f"to start it: python -m remediation start-container {name}")
+                               f"to start it: {ctx.command('start-container', name)}")
     state = State.of(docker.inspect(name))
     on_now = set(networks_of(docker.inspect(name)))
     missing = {n: spec for n, spec in marker.get("networks", {}).items() if n not in on_now}
     bundle_dir = ctx.bundle_dir or default_dir("restore-engine", target)
-    plan = base.numbered([
+    plan = numbered([
         f"save the pre-restart diagnostics to {bundle_dir}/: {CONTENTS}",
         f"reconnect {name} to {', '.join(missing) or 'nothing (already on its networks)'} with its aliases "
         "(docker network connect)",
@@ -446,13 +423,9 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
         f"append the outcome to the audit log {ctx.audit_path}"])
     header = f"restore-engine {engine} ({name}, now {state.line()}, isolated at {marker.get('isolated_at')})"
     if not apply:
-        return _dry_run(ctx, header, plan, name)
-    audit.ensure_writable(ctx.audit_path)
-    ctx.confirm(name, [f"restore-engine will put {name} back on its networks and start it:"] + plan)
-    bundle = None
-    try:
-        bundle = write_bundle(ctx, "restore-engine", target, bundle_dir)
-        ctx.say(f"diagnostics saved to {bundle}")
+        return dry_run(ctx, header, plan, asks(name))
+
+    def act(bundle: Path) -> tuple[str, int]:
         for network, spec in missing.items():
             _api(docker, f"connect {name} to {network}", name, "connect_container_to_network", name, network,
                  aliases=spec.get("aliases") or None, ipv4_address=spec.get("ipv4_address"),
@@ -461,95 +434,27 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
         if state.status != "running":
             docker.start(name)
             ctx.say(f"started {name} (docker start)")
-        ready, outcome = base.wait_until_ready(ctx, docker, name)
-    except BaseException as exc:
-        _record(ctx, "restore-engine", name, f"failed: {_why(exc)}", bundle)
-        raise
-    ctx.say(outcome)
-    if ready:
-        marker_path(engine).unlink(missing_ok=True)
-        ctx.say(f"removed the isolation marker {marker_path(engine)}")
-        if windows.close_window(ctx, f"engine:{engine}", "restore-engine"):
-            ctx.say(f"closed the maintenance window of {engine}: its checks judge it again")
-    _record(ctx, "restore-engine", name, outcome, bundle)
-    return 0 if ready else 1
-
-
-def _dry_run(ctx: Context, header: str, plan: list[str], confirm: str) -> int:
-    ctx.say(f"dry run of {header}; with --apply it would:")
-    ctx.say_endpoints()
-    for line in plan:
-        ctx.say(line)
-    ctx.say(f"dry run: nothing changed; add --apply to do it (you will be asked to type {confirm})")
-    return 0
+        ready, outcome = wait_until_ready(ctx, docker, name)
+        if ready:
+            marker_path(engine).unlink(missing_ok=True)
+            ctx.say(f"removed the isolation marker {marker_path(engine)}")
+            if windows.close_window(ctx, f"engine:{engine}", "restore-engine"):
+                ctx.say(f"closed the maintenance window of {engine}: its checks judge it again")
+        return outcome, 0 if ready else 1
+    action = Action("restore-engine", name, plan, confirm=name, bundle=(target, bundle_dir),
+                    question=f"restore-engine will put {name} back on its networks and start it:")
+    return carry_out(ctx, action, act)
 
 
 # -- rebuild-engine -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ComposeService:
-    project: str
-    files: list[str]
-    working_dir: str | None
-    service: str
-
-    def argv(self, command: list[str], *args: str) -> list[str]:
-        base = [sys.executable if command[0] in ("python", "python3") else command[0], *command[1:]]
-        files = [arg for f in self.files for arg in ("-f", f)]
-        where = ["--project-directory", self.working_dir] if self.working_dir else []
-        return [*base, "-p", self.project, *files, *where, *args]
-
-
-def compose_service(ctx: Context, attrs: dict, name: str) -> ComposeService:
-    """Where the container came from, read from the labels Compose puts on it (the inventory's compose_file wins)."""
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    service = labels.get("com.docker.compose.service")
-    files = ([ctx.inventory.compose_file] if ctx.inventory.compose_file else
-             [f for f in (labels.get("com.docker.compose.project.config_files") or "").split(",") if f])
-    if not service or not files:
-        raise RemediationError(f"{name} was not created by Docker Compose (no com.docker.compose.service/"
-                               "config_files labels) and the inventory names no compose_file; rebuild it by hand")
-    return ComposeService(labels.get("com.docker.compose.project") or ctx.inventory.compose_project, files,
-                          labels.get("com.docker.compose.project.working_dir"), service)
-
-
-def run_compose(argv: list[str], timeout_s: float) -> subprocess.CompletedProcess:
-    """Run one Compose command from the checkout; never raises for its exit status."""
-    try:
-        return subprocess.run(argv, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return subprocess.CompletedProcess(argv, 127, "", f"{type(exc).__name__}: {exc}")
-
-
-def _compose(ctx: Context, where: ComposeService, verb: str, *args: str) -> str:
-    argv = where.argv(ctx.inventory.compose_command, verb, *args)
-    done = run_compose(argv, COMPOSE_TIMEOUT_S[verb])
-    if done.returncode != 0:
-        last = ((done.stderr or done.stdout or "").strip().splitlines() or ["no output"])[-1]
-        raise RemediationError(f"`{' '.join(argv)}` failed (exit {done.returncode}): {ctx.redactor.redact_text(last)}")
-    return done.stdout
-
-
-def has_build(ctx: Context, where: ComposeService) -> bool:
-    """Whether the service has a build section, as `compose config` resolves it (anchors, overrides, extends)."""
-    try:
-        config = json.loads(_compose(ctx, where, "config", "--format", "json"))
-    except ValueError as exc:
-        raise RemediationError(f"compose config did not print JSON ({exc}); nothing changed") from None
-    services = config.get("services") or {}
-    if where.service not in services:
-        raise RemediationError(f"service {where.service} is not in {', '.join(where.files)}; nothing changed")
-    return bool(services[where.service].get("build"))
-
 
 def rebuild_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     """The guide's factor-engine fix: stop, rebuild without cache (when it has a build), recreate, wait healthy."""
     target = resolve(ctx.inventory, "rebuild-engine", argument)
     name, docker = target.container, ctx.docker(target.host)
     attrs = docker.inspect(name)
-    state, where = State.of(attrs), compose_service(ctx, attrs, name)
-    build = has_build(ctx, where)
+    state, where = State.of(attrs), compose.compose_service(ctx, attrs, name)
+    build = compose.has_build(ctx, where)
     bundle_dir = ctx.bundle_dir or default_dir("rebuild-engine", target)
     compose_line = " ".join(where.argv(ctx.inventory.compose_command))
     steps = [f"save the pre-restart diagnostics to {bundle_dir}/: {CONTENTS}",
@@ -560,30 +465,23 @@ def rebuild_engine(ctx: Context, argument: str | None, apply: bool) -> int:
     steps += [f"recreate the container: {compose_line} up -d --force-recreate --no-deps {where.service}",
               f"wait up to {ctx.ready_timeout_s:.0f} s until {name} is running and healthy",
               f"append the outcome to the audit log {ctx.audit_path}"]
-    plan = base.numbered(steps)
+    plan = numbered(steps)
     header = f"rebuild-engine {target.engine.name} ({name}, now {state.line()}) on Docker host {target.host!r}"
     if not apply:
-        return _dry_run(ctx, header, plan, name)
-    audit.ensure_writable(ctx.audit_path)
-    ctx.confirm(name, [f"rebuild-engine will stop, {'rebuild, ' if build else ''}and recreate {name}:"] + plan)
-    bundle = None
-    try:
-        bundle = write_bundle(ctx, "rebuild-engine", target, bundle_dir)
-        ctx.say(f"diagnostics saved to {bundle}")
+        return dry_run(ctx, header, plan, asks(name))
+
+    def act(bundle: Path) -> tuple[str, int]:
         stop(docker, name, APP_STOP_S)
         ctx.say(f"stopped {name} (docker stop -t {APP_STOP_S})")
         if build:
-            _compose(ctx, where, "build", "--no-cache", where.service)
+            compose.run(ctx, where, "build", "--no-cache", where.service)
             ctx.say(f"rebuilt the image of {where.service} without cache")
         else:
             ctx.say(f"{where.service} has no build section: rebuild = recreate")
-        _compose(ctx, where, "up", "-d", "--force-recreate", "--no-deps", where.service)
+        compose.run(ctx, where, "up", "-d", "--force-recreate", "--no-deps", where.service)
         ctx.say(f"recreated {name} (compose up -d --force-recreate --no-deps {where.service})")
-        ready, outcome = base.wait_until_ready(ctx, docker, name)
-    except BaseException as exc:
-        _record(ctx, "rebuild-engine", name, f"failed: {_why(exc)}", bundle)
-        raise
-    ctx.say(outcome)
-    _record(ctx, "rebuild-engine", name, outcome, bundle)
-    ctx.say(f"audit: one line appended to {ctx.audit_path}")
-    return 0 if ready else 1
+        ready, outcome = wait_until_ready(ctx, docker, name)
+        return outcome, 0 if ready else 1
+    action = Action("rebuild-engine", name, plan, confirm=name, bundle=(target, bundle_dir),
+                    question=f"rebuild-engine will stop, {'rebuild, ' if build else ''}and recreate {name}:")
+    return carry_out(ctx, action, act)

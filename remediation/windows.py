@@ -1,8 +1,8 @@
 """`maintenance`: open, close and list maintenance windows, so planned work is not an incident.
 
-    python -m remediation maintenance risk --for 2h --reason "index rebuild" --apply
-    python -m remediation maintenance risk --end --apply
-    python -m remediation maintenance                      # the windows open now
+    bin/nautilus-remediation maintenance risk --for 2h --reason "index rebuild" --apply
+    bin/nautilus-remediation maintenance risk --end --apply
+    bin/nautilus-remediation maintenance                      # the windows open now
 
 While a window is open every check of that engine or service says "in
 maintenance: reason, until T" instead of judging it: no exit 1, no page, no
@@ -20,6 +20,8 @@ from observation.paths import state_dir
 
 from . import audit
 from .context import Context
+from .invocation import render
+from .registry import argv_for
 from .errors import RemediationError
 
 MAX_WINDOW = timedelta(days=7)  # a longer one is forgotten work: the platform would go unwatched for weeks
@@ -32,6 +34,12 @@ class WindowRequest:
     duration: str | None = None  # --for
     reason: str | None = None  # --reason
     end: bool = False  # --end
+
+
+def command(ctx: Context, argument: str, *flags: str) -> str:
+    """This helper's own command line for the same inventory and state dir (so the same windows)."""
+    return render(argv_for("maintenance", argument, inventory=ctx.inventory_path, state_dir=ctx.state_dir_path,
+                           extra=flags))
 
 
 def book(ctx: Context) -> WindowBook:
@@ -113,5 +121,5 @@ def maintenance(ctx: Context, argument: str | None, apply: bool) -> int:
     audit.ensure_writable(ctx.audit_path)
     window = open_window(ctx, subject, request.reason, "maintenance", until)
     ctx.say(f"opened: {name} {window.line()}")
-    ctx.say(f"end it early with: python -m remediation maintenance {argument} --end --apply")
+    ctx.say(f"end it early with: {command(ctx, argument, '--end', '--apply')}")
     return 0

@@ -16,11 +16,12 @@ import pytest
 
 from conftest import LAB_INVENTORY, ROOT, run_checks
 from reports.run import new_run_id
+from remediation.invocation import render
 
 INVENTORY = ("--inventory", str(LAB_INVENTORY), "--guide-url=troubleshooting-guide.md")
 ROOT_CAUSE = "test_container_running[nautilus-risk-engine]"
 TITLE = "Platform container is running [nautilus-risk-engine]"  # what Allure shows: the check's title and target
-FIX = "python -m remediation start-container nautilus-risk-engine"
+FIX = render(['start-container', 'nautilus-risk-engine'])
 STATUSES = {"passed", "failed", "broken", "skipped"}
 
 

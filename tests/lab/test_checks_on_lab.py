@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import LAB_INVENTORY, lab_container, run_checks
+from remediation.invocation import render
 
 ENGINES = ["analytics", "risk", "factor", "ml", "features", "websocket", "strategy", "marketdata", "portfolio"]
 INVENTORY = ("--inventory", str(LAB_INVENTORY))
@@ -52,7 +53,7 @@ def test_stopped_engine(tmp_path, fault, heal):
     run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
     assert_failed_exactly(run, engine_down("risk", 8200))
     assert "blocked by container-running[nautilus-risk-engine]" in run.messages["test_engine_health_answers[risk-engine]"]
-    assert "python -m remediation start-container nautilus-risk-engine" in run.messages["test_container_running[nautilus-risk-engine]"]
+    assert render(['start-container', 'nautilus-risk-engine']) in run.messages["test_container_running[nautilus-risk-engine]"]
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "risk", *INVENTORY), set())
 
@@ -68,7 +69,7 @@ def test_stopped_redis(tmp_path, fault, heal):
     expected |= {f"test_engine_bus_connection[{e}-engine]" for e in ENGINES}
     expected |= {f"test_engine_heartbeat_fresh[{e}-engine]" for e in ENGINES}
     assert_failed_exactly(run, expected)
-    assert "python -m remediation start-container nautilus-redis" in run.messages["test_container_running[nautilus-redis]"]
+    assert render(['start-container', 'nautilus-redis']) in run.messages["test_container_running[nautilus-redis]"]
     assert "blocked by container-running[nautilus-redis]" in run.messages["test_redis_ping"]
     assert "cannot observe: redis" in run.messages["test_engine_bus_connection[risk-engine]"]
     heal()
@@ -82,7 +83,7 @@ def test_stopped_postgres(tmp_path, fault, heal):
     run = run_checks(tmp_path, "-m", "emergency", *INVENTORY)
     assert_failed_exactly(run, {"test_container_running[nautilus-postgres]", "test_container_healthy[nautilus-postgres]",
                                 "test_port_open[port-5432]", "test_postgres_ready"})
-    assert "python -m remediation start-container nautilus-postgres" in \
+    assert render(['start-container', 'nautilus-postgres']) in \
         run.messages["test_container_running[nautilus-postgres]"]
     assert "blocked by container-running[nautilus-postgres]" in run.messages["test_postgres_ready"]
     heal()
@@ -186,7 +187,7 @@ def test_default_reports_with_xdist_carry_every_result(fault):
         assert {("tier", "emergency"), ("engine", "risk"), ("severity", "critical"),
                 ("check", "engine-status-healthy")} <= labels
         page = html.read_text()
-        assert "python -m remediation restart-engine risk" in page
+        assert render(['restart-engine', 'risk']) in page
     finally:
         html.unlink(missing_ok=True)
         shutil.rmtree(allure_dir, ignore_errors=True)

@@ -15,6 +15,7 @@ import requests
 from conftest import LAB_INVENTORY, lab_container, run_checks
 from observation.inventory import load_inventory
 from observation.metrics import read_metrics
+from remediation.invocation import render
 
 ENGINES = ["analytics", "risk", "factor", "ml", "features", "websocket", "strategy", "marketdata", "portfolio"]
 MODULE = "checks/test_engine_endpoints.py"
@@ -140,7 +141,7 @@ def test_stopped_redis_fails_every_engine_reach_to_redis(tmp_path, fault, heal):
     assert_failed_exactly(run, {f"test_engine_reaches_redis[{e}-engine]" for e in ENGINES})
     assert "expected a TCP connection from nautilus-risk-engine to redis:6379; saw cannot connect to redis:6379" in \
         run.messages["test_engine_reaches_redis[risk-engine]"]
-    assert "python -m remediation check-messagebus risk" in run.messages["test_engine_reaches_redis[risk-engine]"]
+    assert render(['check-messagebus', 'risk']) in run.messages["test_engine_reaches_redis[risk-engine]"]
     heal()
     passes_again(tmp_path, "-k", "engine_reaches")
 

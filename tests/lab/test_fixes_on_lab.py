@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import redis
 
 from conftest import LAB_INVENTORY, ROOT, fill_connections, run_checks
 from lab.stack import settle_seconds
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 
@@ -26,19 +28,27 @@ def roots_and_blocked(run) -> tuple[set[str], set[str]]:
 
 def printed_fix(run, check: str) -> str:
     """The remediation command the run printed under the failed check."""
-    found = re.search(r"remediation: (python -m remediation [^\n]*?)(?:   \(dry run|\n|$)", run.messages[check])
+    found = re.search(r"remediation: ((?:NAUTILUS_PYTHON=\S+ )?\S*/bin/nautilus-remediation [^\n]*?)(?:   \(dry run|\n|$)",
+                      run.messages[check])
     assert found, run.messages[check]
     return found.group(1).strip()
 
 
+def fix(*argv: str) -> str:
+    """The command a run prints for these helper arguments (the entry point, by its absolute path)."""
+    return render(list(argv))
+
+
 def remediate(command: str, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    argv = command.split()
-    assert argv[:3] == ["python", "-m", "remediation"]
-    full_env = dict(os.environ, **(env or {}))
+    """The printed command, run as printed: through a shell, from another directory, with a bare PATH."""
+    full_env = {"PATH": "/usr/bin:/bin", **(env or {})}
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
     full_env.setdefault("NAUTILUS_AUDIT_LOG", str(ROOT / "reports" / "out" / "lab-fixes-audit.log"))
-    return subprocess.run([sys.executable, *argv[1:], *extra], cwd=ROOT, env=full_env, text=True,
-                          capture_output=True, timeout=240)
+    for name in ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"):  # the lab's daemon, as the run saw it
+        if name in os.environ:
+            full_env.setdefault(name, os.environ[name])
+    return subprocess.run(["/bin/sh", "-c", " ".join([command, *map(shlex.quote, extra)])], cwd="/tmp",
+                          env=full_env, text=True, capture_output=True, timeout=240)
 
 
 def one_root(run, expected_root: str, blocked_at_least: set[str] = frozenset()) -> None:
@@ -56,7 +66,7 @@ def test_paused_engine_is_unpaused(tmp_path, fault):
     one_root(run, root, {"test_engine_health_answers[risk-engine]", "test_container_healthy[nautilus-risk-engine]"})
     assert "saw status paused" in run.messages[root]
     command = printed_fix(run, root)
-    assert command == f"python -m remediation unpause-container nautilus-risk-engine {INVENTORY}"
+    assert command == fix("unpause-container", "nautilus-risk-engine", INVENTORY)
     assert "start-container" not in run.output
     done = remediate(command, "--apply", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -73,7 +83,7 @@ def test_missing_container_is_created_from_the_compose_project(tmp_path, fault):
     one_root(run, root, {"test_container_running[nautilus-frontend]", "test_port_open[port-3000]",
                          "test_service_health_answers[frontend]"})
     command = printed_fix(run, root)
-    assert command == f"python -m remediation create-container nautilus-frontend {INVENTORY}"
+    assert command == fix("create-container", "nautilus-frontend", INVENTORY)
     dry = remediate(command)
     assert dry.returncode == 0 and "up -d --no-deps frontend" in dry.stdout, dry.stdout + dry.stderr
     done = remediate(command, "--apply", "--yes")
@@ -91,7 +101,7 @@ def test_port_held_by_another_process_names_free_port(tmp_path, fault):
     one_root(run, root, {"test_port_open[port-8200]"})
     assert "blocked by container-running[nautilus-risk-engine]" in run.messages["test_port_open[port-8200]"]
     command = printed_fix(run, root)
-    assert command == f"python -m remediation free-port 8200 {INVENTORY}"
+    assert command == fix("free-port", "8200", INVENTORY)
     assert "restart-engine" not in run.output and "start-container" not in run.output
     said = remediate(command)
     assert said.returncode == 0 and "lab.port_holder" in said.stdout and "nothing was killed" in said.stdout
@@ -101,7 +111,7 @@ def test_port_held_by_another_process_names_free_port(tmp_path, fault):
     run = run_checks(tmp_path, *args)
     one_root(run, root)
     command = printed_fix(run, root)
-    assert command == f"python -m remediation start-container nautilus-risk-engine {INVENTORY}"
+    assert command == fix("start-container", "nautilus-risk-engine", INVENTORY)
     done = remediate(command, "--apply", "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert run_checks(tmp_path, *args).failed == set()
@@ -168,7 +178,7 @@ def test_postgres_out_of_connections_names_who_holds_them_and_ends_idle_ones(tmp
         message = run.messages["test_postgres_ready"]
         assert "remaining connection slots are reserved" in message or "too many clients" in message
         command = printed_fix(run, "test_postgres_ready")
-        assert command == f"python -m remediation postgres-sessions --inventory={inventory}"
+        assert command == fix("postgres-sessions", f"--inventory={inventory}")
         assert "restart-postgres" not in run.output
         # As printed (the suite's own non-superuser): refused, and it says why.
         refused = remediate(command, env=suite)
@@ -208,7 +218,7 @@ def test_oom_kill_names_a_memory_diagnosis_not_a_restart(tmp_path, fault, heal):
     assert roots == {root}, (sorted(roots), run.output[-3000:])
     assert "test_log_known_errors[nautilus-portfolio-engine]" in blocked
     command = printed_fix(run, root)
-    assert command == f"python -m remediation diagnose-memory nautilus-portfolio-engine {INVENTORY}"
+    assert command == fix("diagnose-memory", "nautilus-portfolio-engine", INVENTORY)
     assert "restart-container" not in run.messages[root] and "restart-engine" not in run.messages[root]
     said = remediate(command)
     assert said.returncode == 0, said.stdout + said.stderr
@@ -228,7 +238,7 @@ def test_restart_loop_names_diagnose_startup(tmp_path, fault, heal):
     roots, blocked = roots_and_blocked(run)
     assert roots == {root}, (sorted(roots), run.output[-3000:])
     command = printed_fix(run, root)
-    assert command == f"python -m remediation diagnose-startup nautilus-factor-engine {INVENTORY}"
+    assert command == fix("diagnose-startup", "nautilus-factor-engine", INVENTORY)
     said = remediate(command)
     assert said.returncode == 0 and "restart count:" in said.stdout, said.stdout + said.stderr
     heal()

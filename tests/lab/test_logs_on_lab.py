@@ -16,6 +16,7 @@ import docker
 import pytest
 
 from conftest import LAB_INVENTORY, lab_container, run_checks
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 HOURLY = "log_error_rate or log_slow_operations or log_known_errors"
@@ -116,8 +117,8 @@ def test_each_known_error_is_named_with_its_fix(tmp_path, fault, heal):
     message = run.messages["test_log_known_errors[nautilus-analytics-engine]"]
     for text, error_id in LAB_KNOWN_ERRORS.items():
         assert f"{error_id} (" in message and f"{text} (synthetic lab fault known-error)" in message
-    assert "run first: python -m remediation free-port 8100" in message
-    assert "run first: python -m remediation check-messagebus analytics" in message
+    assert f"run first: {render(['free-port', '8100'])}" in message
+    assert f"run first: {render(['check-messagebus', 'analytics'])}" in message
     assert "kill -9" not in message and "--volumes" not in message
     heal()
     assert of(daily(tmp_path), "nautilus-analytics-engine") == set()
@@ -134,7 +135,7 @@ def test_factor_engine_import_error_is_named(tmp_path, fault, heal):
     assert failed <= {"test_log_known_errors[nautilus-factor-engine]", "test_log_error_rate[nautilus-factor-engine]"}
     message = run.messages["test_log_known_errors[nautilus-factor-engine]"]
     assert "factor-messagepriority-import" in message and "rebuild the image without cache" in message
-    assert "run first: python -m remediation diagnose-startup nautilus-factor-engine" in message
+    assert f"run first: {render(['diagnose-startup', 'nautilus-factor-engine'])}" in message
     heal()  # removes the crash marker and recreates the container
     assert of(daily(tmp_path), "nautilus-factor-engine") == set()
 
@@ -148,7 +149,7 @@ def test_port_taken_shows_in_docker_state(tmp_path, fault, heal):
     assert of(run, "nautilus-risk-engine") == {"test_log_known_errors[nautilus-risk-engine]"}, run.output[-3000:]
     message = run.messages["test_log_known_errors[nautilus-risk-engine]"]
     assert "port-in-use" in message and "in docker inspect: State.Error:" in message
-    assert "run first: python -m remediation free-port 8200" in message
+    assert f"run first: {render(['free-port', '8200'])}" in message
     heal()
     assert of(daily(tmp_path, "log_known_errors"), "nautilus-risk-engine") == set()
 

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 
 from conftest import LAB_INVENTORY, ROOT, run_checks
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 LOGS, BACKUPS = ROOT / "lab" / ".state" / "logs", ROOT / "lab" / ".state" / "backups"
@@ -61,8 +62,8 @@ def test_fixes_printed_dry_run_changes_nothing_apply_heals(tmp_path, fault, plan
     fault("dead-tuples", "postgres")
     run = run_checks(tmp_path, *SELECTION)
     assert run.failed == {"test_logs_rotated", "test_postgres_dead_tuples"}, run.output[-3000:]
-    assert "remediation: python -m remediation rotate-logs " in run.messages["test_logs_rotated"]
-    assert "remediation: python -m remediation vacuum-analyze " in run.messages["test_postgres_dead_tuples"]
+    assert f"remediation: {render(['rotate-logs'])} " in run.messages["test_logs_rotated"]
+    assert f"remediation: {render(['vacuum-analyze'])} " in run.messages["test_postgres_dead_tuples"]
 
     logs_before, stats_before = files(), table_stats(lab_password)
     for helper in ("rotate-logs", "vacuum-analyze"):
@@ -88,7 +89,7 @@ def test_remediate_shows_before_and_after_and_ends_green(tmp_path, fault, plante
     fault("dead-tuples", "postgres")
     run = run_checks(tmp_path, *SELECTION, "--remediate", env={"NAUTILUS_AUDIT_LOG": str(tmp_path / "audit.log")})
     assert run.failed == {"test_logs_rotated", "test_postgres_dead_tuples"}  # the first pass, as it was
-    assert "ran: python -m remediation rotate-logs" in run.output and "--apply -> exit 0" in run.output
+    assert f"ran: {render(['rotate-logs'])}" in run.output and "--apply -> exit 0" in run.output
     assert "test_logs_rotated: failed -> passed" in run.output, run.output[-3000:]
     assert "test_postgres_dead_tuples: failed -> passed" in run.output
     assert run.returncode == 0, run.output[-3000:]

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from conftest import LAB_INVENTORY, LAB_LABELS, derived_inventory, lab_container, lab_docker, run_checks
+from remediation.invocation import render
 
 INVENTORY = ("--inventory", str(LAB_INVENTORY))
 MINE_DAILY = ("host_disk or host_memory or host_cpu_load or docker_disk_reclaimable or backup_today or logs_rotated"
@@ -122,7 +123,7 @@ def test_stopped_container_layer_is_reclaimable(tmp_path, lab):
         run = run_checks(tmp_path, "-m", "daily", "-k", "docker_disk_reclaimable", inventory)
         assert_failed_exactly(run, {"test_docker_disk_reclaimable"})
         assert "stopped containers 4.8 MB" in run.messages["test_docker_disk_reclaimable"]
-        assert "remediation: python -m remediation docker-cleanup" in run.messages["test_docker_disk_reclaimable"]
+        assert f"remediation: {render(['docker-cleanup'])}" in run.messages["test_docker_disk_reclaimable"]
     finally:
         leftover.remove(force=True)
         client.close()

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import browser
 from conftest import ROOT
 from outputs import artifacts_of, junit_counts, run_suite, series
+from remediation.invocation import render
 
 PLANTED_ENV_SECRET = "lab-planted-api-key-5e0c2a91"  # lab/compose.yaml, every engine's environment
 HEALTH_SECRET = "hostile-secret-7d41b9"
@@ -57,7 +58,7 @@ def test_json_summary_and_junit_agree(broken_run):
     stopped = by_label["container-running[nautilus-strategy-engine]"]
     assert stopped["outcome"] == "failed" and stopped["severity"] == "critical"
     assert stopped["target"] == "container:nautilus-strategy-engine" and stopped["engine"] == "strategy"
-    assert stopped["fix"].startswith("python -m remediation start-container nautilus-strategy-engine")
+    assert stopped["fix"].startswith(render(['start-container', 'nautilus-strategy-engine']))
     assert stopped["fix"].endswith("(dry run; add --apply to act)")
     assert by_label["port-open[port-8700]"]["outcome"] == "blocked"
     assert by_label["engine-status-healthy[risk-engine]"]["outcome"] == "failed"
@@ -81,7 +82,7 @@ def test_allure_results_carry_labels_categories_and_environment(broken_run):
     assert port["status"] == "skipped"  # blocked: one status, always
     stopped = by_name["Platform container is running [nautilus-strategy-engine]"]
     assert stopped["status"] == "failed" and not stopped.get("links")  # no --guide-url: no link that leads nowhere
-    assert "```\npython -m remediation start-container nautilus-strategy-engine" in stopped["description"]
+    assert f"```\n{render(['start-container', 'nautilus-strategy-engine'])}" in stopped["description"]
     assert [p["value"] for p in stopped["parameters"] if p["name"] == "container"] == ["nautilus-strategy-engine"]
     names = {c["name"] for c in json.loads((files["allure"] / "categories.json").read_text())}
     assert {"Blocked by a root cause", "Cannot observe"} <= names
@@ -121,7 +122,7 @@ def test_html_report_in_chromium_shows_the_failure_its_fix_and_hostile_text_as_t
     assert re.search(r"<title[^>]*>daily: 2 root causes \(critical first\)", dom)  # the tab: tier and verdict
     assert "owned" not in dom.split("</title>")[0]  # the planted <script> never ran
     assert "Platform container is running [nautilus-strategy-engine]" in dom
-    assert "python -m remediation start-container nautilus-strategy-engine" in dom
+    assert render(['start-container', 'nautilus-strategy-engine']) in dom
     assert "&lt;script&gt;document.title" in dom  # the hostile body is shown, as text
     assert "<script>document.title" not in dom
     assert "<b>bold?</b>" not in dom

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from conftest import LAB_INVENTORY, LAB_OWNED, ROOT, lab_cli, lab_docker, run_checks
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 STATE = ROOT / "lab" / ".state"
@@ -155,7 +156,7 @@ def test_isolate_then_restore_an_engine(tmp_path, heal):
                 "test_engine_health_answers[ml-engine]", "test_engine_bus_connection[ml-engine]"} <= in_maintenance
         assert all("ml-engine" in n or "8400" in n for n in in_maintenance)
         assert "ml in maintenance: isolated by isolate-engine at " in isolated.output
-        assert "restore with python -m remediation restore-engine ml" in isolated.output
+        assert f"restore with {render(['restore-engine', 'ml'])}" in isolated.output
 
         restored = remediation("restore-engine", "ml", "--apply", "--yes", state, tmp_path=tmp_path)
         assert restored.returncode == 0, restored.stdout + restored.stderr

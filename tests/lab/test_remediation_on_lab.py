@@ -10,6 +10,7 @@ import time
 import pytest
 
 from conftest import LAB_INVENTORY, ROOT, lab_container, run_checks
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 
@@ -66,7 +67,7 @@ def test_crash_loop_is_detected_and_diagnosed(tmp_path, fault):
         time.sleep(0.5)
     run = run_checks(tmp_path, "-m", "emergency", "-k", "restart_looping", INVENTORY)
     assert run.failed == {"test_container_not_restart_looping[nautilus-factor-engine]"}
-    assert "python -m remediation diagnose-startup nautilus-factor-engine" in \
+    assert render(['diagnose-startup', 'nautilus-factor-engine']) in \
         run.messages["test_container_not_restart_looping[nautilus-factor-engine]"]
     diagnosis = remediation("diagnose-startup", "nautilus-factor-engine", tmp_path=tmp_path)
     assert "known cause: the guide's factor-engine import error" in diagnosis.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LAB_INVENTORY, run_checks
+from remediation.invocation import render
 
 INVENTORY = f"--inventory={LAB_INVENTORY}"
 
@@ -34,7 +35,7 @@ def test_a_stopped_engine_is_one_root_cause_with_one_fix(tmp_path, fault, heal):
     assert "remediation:" not in run.messages["test_engine_health_answers[risk-engine]"]
     assert "root causes (1): fix these first" in run.output
     assert "rerun only the root causes: python -m pytest" in run.output
-    assert run.output.count("fix: python -m remediation start-container nautilus-risk-engine") == 1
+    assert run.output.count(f"fix: {render(['start-container', 'nautilus-risk-engine'])}") == 1
     assert run.returncode == 1  # still a failed run
     # The HTML and Allure reports say the same: blocked, and by what.
     assert "blocked by container-running[nautilus-risk-engine]: fix that first" in (tmp_path / "report.html").read_text()

@@ -27,6 +27,7 @@ import pytest
 import browser
 from conftest import ROOT, fill_connections, lab_cli
 from outputs import artifacts_of, build_allure, junit_counts, run_suite, series, summary
+from remediation.invocation import render
 
 SCREENSHOTS = ROOT / "reports" / "out" / "screenshots"
 SHARED = ("latest-daily.json", "latest-daily.html", "textfile/nautilus_daily.prom", "textfile/nautilus_daily_run.prom")
@@ -75,7 +76,7 @@ def test_an_engine_killed(tmp_path, fault):
     done = run_suite(reports, "-m", "daily")
     document = read_back(reports, done, situation="engine-killed", category="Engine down",
                          first_title="Platform container is running [nautilus-risk-engine]",
-                         command="python -m remediation start-container nautilus-risk-engine")
+                         command=render(['start-container', 'nautilus-risk-engine']))
     first = document["root_causes"][0]
     assert first["label"] == "container-running[nautilus-risk-engine]" and first["blocks"] >= 10
     # The kill's exit code is the same fault, said under the cause, with no fix of its own.
@@ -101,7 +102,7 @@ def test_postgres_out_of_connections_right_after_a_deploy(tmp_path, lab_password
         admin.close()
     document = read_back(reports, done, situation="postgres-out-of-connections-after-a-deploy",
                          category="Database", first_title="Client connections stay below the share of max_connections",
-                         command="python -m remediation postgres-sessions")
+                         command=render(['postgres-sessions']))
     first = document["root_causes"][0]
     assert first["check"] == "postgres-connections" and "nautilus-lab-hog" in first["finding"], first
     assert len(document["deploys"]) == 3 and "deploy since the previous run: 3 containers recreated" in done.stdout
@@ -116,7 +117,7 @@ def test_another_program_answering_degraded_on_a_stopped_engines_port(tmp_path, 
     done = run_suite(reports, "-m", "daily")
     document = read_back(reports, done, situation="port-impostor", category="Engine down",
                          first_title="Platform container is running [nautilus-risk-engine]",
-                         command="python -m remediation free-port 8200")
+                         command=render(['free-port', '8200']))
     first = document["root_causes"][0]
     assert "port 8200 is held by another process" in first["finding"]
     labels = [c["label"] for c in document["root_causes"]]

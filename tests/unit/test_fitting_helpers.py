@@ -22,9 +22,10 @@ from observation.inventory import load_inventory
 from observation.lazy import Lazy
 from observation.ports import PortProbe
 from observation.targets import ContainerTarget, PortTarget
-from remediation import actions, fitting, procedures
+from remediation import compose, fitting, sequence
 from remediation.diagnose import startup_advice
 from remediation.errors import RemediationError
+from remediation.registry import HELPERS
 
 from test_remediation import ENV, FakeAPI, container
 
@@ -68,17 +69,17 @@ def ctx(api, output, tmp_path):
 # -- unpause-container ---------------------------------------------------------------------------
 
 def test_unpause_dry_run_changes_nothing_then_apply_unpauses_and_audits(ctx, api, output):
-    assert actions.ACTIONS["unpause-container"](ctx, "risk", False) == 0
+    assert HELPERS["unpause-container"].run(ctx, "risk", False) == 0
     assert api.changes == [] and not ctx.audit_path.exists()
     assert output[2] == output[0].replace("Docker endpoint:", "on Docker endpoint:")  # the plan names it
     assert output[3].startswith("1. unpause nautilus-risk-engine through the Docker API (POST /containers/"
                                 "nautilus-risk-engine/unpause")
     output.clear()
-    assert actions.ACTIONS["unpause-container"](ctx, "risk", True) == 0
+    assert HELPERS["unpause-container"].run(ctx, "risk", True) == 0
     assert api.changes == [("unpause", "nautilus-risk-engine")]
     assert json.loads(ctx.audit_path.read_text())["helper"] == "unpause-container"
     output.clear()
-    assert actions.ACTIONS["unpause-container"](ctx, "risk", True) == 0  # running now: nothing to do
+    assert HELPERS["unpause-container"].run(ctx, "risk", True) == 0  # running now: nothing to do
     assert "is not paused" in output[0] and len(api.changes) == 1
 
 
@@ -94,12 +95,12 @@ def compose_calls(monkeypatch):
         calls.append((where.service, verb, *args))
         assert where.files == ["/srv/nautilus/compose.yaml"] and where.working_dir == "/srv/nautilus"
         return json.dumps(config) if verb == "config" else ""
-    monkeypatch.setattr(procedures, "_compose", fake)
+    monkeypatch.setattr(compose, "run", fake)
     return calls
 
 
 def test_create_container_dry_run_only_reads_the_compose_config(ctx, api, output, compose_calls):
-    assert actions.ACTIONS["create-container"](ctx, "frontend", False) == 0
+    assert HELPERS["create-container"].run(ctx, "frontend", False) == 0
     assert compose_calls == [("", "config", "--format", "json")]
     assert api.changes == [] and not ctx.audit_path.exists()
     assert "up -d --no-deps frontend" in output[3] and "volumes are reused, never removed" in output[3]
@@ -107,33 +108,33 @@ def test_create_container_dry_run_only_reads_the_compose_config(ctx, api, output
 
 
 def test_create_container_apply_runs_compose_up_for_that_service_only(ctx, api, output, compose_calls, monkeypatch):
-    recorded = procedures._compose
+    recorded = compose.run
 
-    def compose(c, where, verb, *args):
+    def creating(c, where, verb, *args):
         if verb == "up":  # Compose creates the container
             api.by_name["nautilus-frontend"] = container("nautilus-frontend")
         return recorded(c, where, verb, *args)
-    monkeypatch.setattr(procedures, "_compose", compose)
-    assert actions.ACTIONS["create-container"](ctx, "nautilus-frontend", True) == 0
+    monkeypatch.setattr(compose, "run", creating)
+    assert HELPERS["create-container"].run(ctx, "nautilus-frontend", True) == 0
     assert compose_calls[-1] == ("frontend", "up", "-d", "--no-deps", "frontend")
     assert json.loads(ctx.audit_path.read_text())["helper"] == "create-container"
 
 
 def test_create_container_leaves_an_existing_container_alone(ctx, api, output, compose_calls):
-    assert actions.ACTIONS["create-container"](ctx, "risk", True) == 0
+    assert HELPERS["create-container"].run(ctx, "risk", True) == 0
     assert compose_calls == [] and "exists" in output[1]
 
 
 def test_create_container_refuses_a_service_the_compose_file_does_not_have(ctx, api, compose_calls):
     with pytest.raises(RemediationError, match="no service .* creates a container named nautilus-prometheus"):
-        actions.ACTIONS["create-container"](ctx, "prometheus", True)
+        HELPERS["create-container"].run(ctx, "prometheus", True)
 
 
 # -- diagnose-memory -----------------------------------------------------------------------------
 
 def test_diagnose_memory_reads_limit_usage_growth_and_the_oom_kill(ctx, api, output):
     api.by_name["nautilus-backend"]["attrs"]["State"]["OOMKilled"] = True
-    assert actions.ACTIONS["diagnose-memory"](ctx, "backend", False) == 0
+    assert HELPERS["diagnose-memory"].run(ctx, "backend", False) == 0
     text = "\n".join(output)
     assert "limits: memory 256 MiB" in text and "OOM kill: Docker records" in text
     assert "memory: 200 MiB of 256 MiB (78.1 %" in text and "growth: +0.0 MiB/min" in text
@@ -175,7 +176,7 @@ class Result:
 def test_postgres_sessions_lists_holders_and_a_dry_run_ends_nothing(ctx, output, monkeypatch):
     conn = Conn()
     monkeypatch.setattr(fitting, "connect", lambda c: conn)
-    assert actions.ACTIONS["postgres-sessions"](ctx, None, False) == 0
+    assert HELPERS["postgres-sessions"].run(ctx, None, False) == 0
     text = "\n".join(output)
     assert "89 client sessions (this one included) of max_connections 100" in text
     assert "   87  lab-filler from 172.17.0.1 as nautilus, idle" in text
@@ -186,9 +187,9 @@ def test_postgres_sessions_lists_holders_and_a_dry_run_ends_nothing(ctx, output,
 def test_postgres_sessions_apply_asks_bundles_ends_idle_and_audits(ctx, output, monkeypatch, tmp_path):
     conn, asked = Conn(), []
     monkeypatch.setattr(fitting, "connect", lambda c: conn)
-    monkeypatch.setattr(fitting, "write_bundle", lambda c, h, t, d: d)
+    monkeypatch.setattr(sequence, "write_bundle", lambda c, h, t, d: d)
     ctx.confirm = lambda name, plan: asked.append(name)
-    assert actions.ACTIONS["postgres-sessions"](ctx, None, True) == 0
+    assert HELPERS["postgres-sessions"].run(ctx, None, True) == 0
     assert asked == ["nautilus-postgres"] and len(conn.terminated) == 87
     assert json.loads(ctx.audit_path.read_text())["outcome"].startswith("ended 87 of 87 idle session(s)")
 
@@ -197,7 +198,7 @@ def test_postgres_sessions_without_confirmation_ends_nothing(ctx, monkeypatch):
     conn = Conn()
     monkeypatch.setattr(fitting, "connect", lambda c: conn)
     with pytest.raises(RemediationError, match="nobody confirmed"):
-        actions.ACTIONS["postgres-sessions"](ctx, None, True)
+        HELPERS["postgres-sessions"].run(ctx, None, True)
     assert conn.terminated == []
 
 
@@ -209,11 +210,11 @@ def test_idle_limit_refuses_nonsense():
 # -- restart timeouts and exit code 137 ----------------------------------------------------------
 
 def test_restart_gives_postgres_and_redis_the_guides_graceful_stop(ctx, api, monkeypatch):
-    monkeypatch.setattr(actions, "write_bundle", lambda c, h, t, d: d)
+    monkeypatch.setattr(sequence, "write_bundle", lambda c, h, t, d: d)
     ctx.confirm = lambda name, plan: None
     for helper, name, seconds in (("restart-postgres", "nautilus-postgres", 60), ("restart-redis", "nautilus-redis", 30),
                                   ("restart-container", "nautilus-backend", 10)):
-        actions.ACTIONS[helper](ctx, None if helper != "restart-container" else name, True)
+        HELPERS[helper].run(ctx, None if helper != "restart-container" else name, True)
         assert api.changes[-1] == ("restart", name, seconds)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.remediate import Failed, exit_status, helper_argv, plan
+from fixtures.judgement import helper_fix
+from fixtures.remediate import Failed, exit_status, plan
 from observation.inventory import load_inventory
 from observation.maintenance import sample_log_rotation
 from observation.postgres_stats import PostgresStats
@@ -410,8 +411,10 @@ def test_maintenance_helpers_take_no_target_and_only_the_unconfined_one_asks(tmp
     code = main(["rotate-logs", "x"], stdout=out, stderr=err, environ=ENV)
     assert code == 2 and err.getvalue() == "remediation: rotate-logs: takes no target (got 'x')\n"
     from remediation.registry import HELPERS
-    assert {h: HELPERS[h].kind for h in maintenance.MAINTENANCE_HELPERS} == {
+    here = [h for h in HELPERS if HELPERS[h].function.startswith("remediation.maintenance:")]
+    assert {h: HELPERS[h].kind for h in here} == {
         "vacuum-analyze": "safe", "redis-rewrite-aof": "safe", "rotate-logs": "safe", "docker-cleanup": "unconfined"}
+    assert [h for h in HELPERS if HELPERS[h].unattended] == ["vacuum-analyze", "redis-rewrite-aof", "rotate-logs"]
     assert [h for h in HELPERS if not HELPERS[h].confined] == ["docker-cleanup"]
 
 
@@ -423,7 +426,7 @@ class Terminal(io.StringIO):
 
 
 def run_cleanup(tmp_path: Path, *flags: str, stdin: io.StringIO | None = None) -> tuple[int, str, str, list]:
-    """`python -m remediation docker-cleanup --apply FLAGS` on a fake Docker host; also every connection made."""
+    """`nautilus-remediation docker-cleanup --apply FLAGS` on a fake Docker host; also every connection made."""
     api, connections = FakeDockerAPI(), []
 
     def factory(host):
@@ -463,19 +466,28 @@ def test_docker_cleanup_at_a_terminal_changes_nothing_on_a_wrong_answer_and_acts
 
 # -- --remediate ---------------------------------------------------------------------------------------
 
+LAB = {"inventory": "lab/inventory.yaml"}
+
+
+def failed(nodeid: str, check_id: str, helper: str, argument: str | None = None, paths=None) -> Failed:
+    """A failed check as --remediate sees it: the helper fix its record carries (printed text and argv)."""
+    fix = helper_fix(helper, argument, paths or {})
+    return Failed(nodeid, check_id, fix.text, argv=fix.argv)
+
+
 def test_remediate_runs_only_maintenance_helpers_once_per_command():
-    rotate = "python -m remediation rotate-logs --inventory=lab/inventory.yaml"
-    vacuum = "python -m remediation vacuum-analyze"
-    failures = [Failed("n1", "logs-rotated", rotate), Failed("n2", "postgres-dead-tuples", vacuum),
-                Failed("n3", "postgres-vacuum-recent", vacuum)]
+    rotate, vacuum = failed("n1", "logs-rotated", "rotate-logs", paths=LAB), failed("n2", "postgres-dead-tuples",
+                                                                                    "vacuum-analyze")
+    failures = [rotate, vacuum, failed("n3", "postgres-vacuum-recent", "vacuum-analyze")]
     result = plan(failures)
-    assert list(result.run) == [rotate, vacuum] and len(result.run[vacuum]) == 2 and result.fixes_everything
-    assert helper_argv(rotate) == ["rotate-logs", "--inventory=lab/inventory.yaml"]
+    assert list(result.run) == [rotate.command, vacuum.command] and len(result.run[vacuum.command]) == 2
+    assert result.fixes_everything
+    assert rotate.argv == ("rotate-logs", f"--inventory={os.path.abspath('lab/inventory.yaml')}")
     assert exit_status(result, 1, 0) == 0 and exit_status(result, 1, 1) == 1
 
-    more = plan(failures + [Failed("n4", "container-running", "python -m remediation start-container x"),
-                            Failed("n5", "engine-health", "python -m remediation restart-engine risk"),
-                            Failed("n6", "redis-ping", "start the Docker daemon: sudo systemctl start docker"),
+    more = plan(failures + [failed("n4", "container-running", "start-container", "x"),
+                            failed("n5", "engine-health", "restart-engine", "risk"),
+                            Failed("n6", "redis-ping", None),  # advice (start the Docker daemon), no helper
                             Failed("n7", "port-open", None, blocked_by="container-running[x]")])
     assert [why for _, why in more.skipped] == [
         "start-container is not a maintenance helper: run it yourself",
@@ -485,13 +497,14 @@ def test_remediate_runs_only_maintenance_helpers_once_per_command():
 
 
 def test_remediate_never_runs_docker_cleanup_and_says_the_command_a_person_runs():
-    rotate = "python -m remediation rotate-logs --inventory=lab/inventory.yaml"
-    cleanup = "python -m remediation docker-cleanup --inventory=lab/inventory.yaml"
-    result = plan([Failed("n1", "docker-disk-reclaimable", cleanup), Failed("n2", "logs-rotated", rotate)])
-    assert list(result.run) == [rotate] and not result.fixes_everything
+    cleanup = failed("n1", "docker-disk-reclaimable", "docker-cleanup", paths=LAB)
+    rotate = failed("n2", "logs-rotated", "rotate-logs", paths=LAB)
+    result = plan([cleanup, rotate])
+    assert list(result.run) == [rotate.command] and not result.fixes_everything
     assert exit_status(result, 1, 0) == 1  # the cleanup is still a person's to do
+    assert cleanup.command.endswith(f"bin/nautilus-remediation docker-cleanup "
+                                    f"--inventory={os.path.abspath('lab/inventory.yaml')}")
     assert [(f.check_id, why) for f, why in result.skipped] == [(
         "docker-disk-reclaimable",
-        "docker-cleanup acts on what the platform does not own: a person reads the dry run "
-        "`python -m remediation docker-cleanup --inventory=lab/inventory.yaml`, then runs it with --apply (it asks "
-        "to confirm)")]
+        f"docker-cleanup acts on what the platform does not own: a person reads the dry run `{cleanup.command}`, "
+        "then runs it with --apply (it asks to confirm)")]

@@ -17,10 +17,11 @@ import pytest
 from observation.http import HttpSample
 from observation.inventory import load_inventory
 from observation.maintenance_windows import WindowBook
-from remediation import procedures
+from remediation import compose, procedures
 from remediation.cli import main
 from remediation.context import Context
 from remediation.errors import RemediationError
+from remediation.invocation import ENTRY
 from remediation.targets import platform_containers
 from test_remediation import ENV, SECRET, Clock, FakeAPI, container
 
@@ -226,7 +227,7 @@ def test_a_failing_phase_stops_the_procedure_and_says_what_is_left_down(ctx, api
     assert not any(c[0] == "start" and "engine" in c[1] for c in api.changes)  # engines never started
     line = output[-2]
     assert line.startswith("emergency-restart stopped at phase 2 (backend): nautilus-backend is not ready after 0 s: "
-                           "running (unhealthy), 0 restarts; next: python -m remediation diagnose-startup "
+                           f"running (unhealthy), 0 restarts; next: {ENTRY} diagnose-startup "
                            "nautilus-backend; left down: nautilus-analytics-engine, ")
     assert "nautilus-frontend" in line and "nautilus-postgres" not in line.split("left down:")[1]
     assert json.loads(ctx.audit_path.read_text())["outcome"].startswith("emergency-restart stopped at phase 2")
@@ -270,7 +271,7 @@ def test_isolate_then_restore(ctx, api, output, tmp_path):
     assert SECRET not in report
     window = WindowBook(tmp_path / "state").active()["engine:factor"]
     assert (window.opened_by, window.until) == ("isolate-engine", None)
-    assert "restore with python -m remediation restore-engine factor" in window.reason
+    assert f"restore with {ENTRY} restore-engine factor" in window.reason
     with pytest.raises(RemediationError, match="already isolated"):
         procedures.isolate_engine(ctx, "factor", True)
 
@@ -302,7 +303,7 @@ def compose_runs(monkeypatch, api):
             api.by_name["nautilus-factor-engine"]["attrs"]["State"].update({"Status": "running"})
         out = json.dumps(config) if "config" in argv else ""
         return subprocess.CompletedProcess(argv, 0, out, "")
-    monkeypatch.setattr(procedures, "run_compose", fake)
+    monkeypatch.setattr(compose, "run_compose", fake)
     return runs, config
 
 

@@ -24,6 +24,7 @@ from remediation import actions, audit, ports
 from remediation.cli import PROMPT, helper_table, main, terminal_confirm
 from remediation.context import Context
 from remediation.errors import FAILURES, RemediationError
+from remediation.invocation import ENTRY
 from remediation.registry import HELPERS, command_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,10 +141,10 @@ def ctx(api, output, tmp_path, no_http):
 # -- registry -------------------------------------------------------------------
 
 def test_registry_commands_kinds_and_one_function_per_helper():
-    assert command_for("restart-engine", "risk") == "python -m remediation restart-engine risk"
-    assert command_for("restart-redis", "ignored") == "python -m remediation restart-redis"
-    assert command_for("free-port", 8200) == "python -m remediation free-port 8200"
-    assert set(actions.ACTIONS) == set(HELPERS)
+    assert command_for("restart-engine", "risk") == f"{ENTRY} restart-engine risk"
+    assert command_for("restart-redis", "ignored") == f"{ENTRY} restart-redis"
+    assert command_for("free-port", 8200) == f"{ENTRY} free-port 8200"
+    assert all(callable(h.run) for h in HELPERS.values())  # every name has its function
     assert {n for n, h in HELPERS.items() if h.disruptive} >= {"restart-container", "restart-engine",
                                                                 "restart-redis", "restart-postgres", "postgres-sessions"}
     assert {n for n, h in HELPERS.items() if h.read_only} == {"diagnose-startup", "diagnose-engine",
@@ -164,7 +165,7 @@ def test_registry_commands_kinds_and_one_function_per_helper():
 ])
 def test_dry_run_of_each_disruptive_helper_prints_the_plan_and_changes_nothing(ctx, api, output, tmp_path,
                                                                                helper, target, container, stop_s):
-    assert actions.ACTIONS[helper](ctx, target, False) == 0
+    assert HELPERS[helper].run(ctx, target, False) == 0
     assert api.changes == []
     assert not (tmp_path / "bundle").exists() and not ctx.audit_path.exists()
     assert output[0] == f"Docker endpoint: {LOCAL}"
@@ -212,7 +213,7 @@ def test_apply_restart_confirms_writes_a_redacted_bundle_first_then_restarts_and
     ctx.confirm = lambda name, plan: asked.append((name, plan[0]))
     api.on_change = lambda: asked.append(("bundle written before the restart", (bundle / "manifest.json").exists()))
 
-    assert actions.ACTIONS["restart-engine"](ctx, "risk", True) == 0
+    assert HELPERS["restart-engine"].run(ctx, "risk", True) == 0
 
     assert asked == [("nautilus-risk-engine", "restart-engine will restart nautilus-risk-engine (now running "
                                               "(healthy), 0 restarts) on Docker host 'local':"),
@@ -250,7 +251,7 @@ def test_apply_restart_confirms_writes_a_redacted_bundle_first_then_restarts_and
 def test_apply_without_confirmation_changes_nothing(ctx, api, tmp_path):
     ctx.confirm = lambda name, plan: (_ for _ in ()).throw(RemediationError("not confirmed"))
     with pytest.raises(RemediationError, match="not confirmed"):
-        actions.ACTIONS["restart-redis"](ctx, None, True)
+        HELPERS["restart-redis"].run(ctx, None, True)
     assert api.changes == [] and not (tmp_path / "bundle").exists() and not ctx.audit_path.exists()
 
 
@@ -271,10 +272,10 @@ def test_restart_waits_at_most_60_s_then_says_so_and_exits_1(api, output, tmp_pa
                   confirm=lambda name, plan: None, audit_path=tmp_path / "audit.log", bundle_dir=tmp_path / "b",
                   ready_timeout_s=600, sleep=clock.sleep, clock=clock)
     api.after_restart = {"Status": "running", "Health": {"Status": "unhealthy"}}
-    assert actions.ACTIONS["restart-engine"](ctx, "risk", True) == 1
+    assert HELPERS["restart-engine"].run(ctx, "risk", True) == 1
     assert clock.now == 60
     assert output[3] == ("nautilus-risk-engine is not ready after 60 s: running (unhealthy), 0 restarts; "
-                         "next: python -m remediation diagnose-startup nautilus-risk-engine")
+                         f"next: {ENTRY} diagnose-startup nautilus-risk-engine")
     assert json.loads(ctx.audit_path.read_text())["outcome"] == output[3]
 
 
@@ -285,7 +286,7 @@ def test_a_failed_restart_is_audited_and_reported_in_one_line(ctx, api):
         raise docker.errors.APIError("500 Server Error: Internal Server Error (\"cannot restart\")")
     api.restart = broken
     with pytest.raises(FAILURES, match=r"^Docker host 'local' failed to restart nautilus-redis \(500"):
-        actions.ACTIONS["restart-redis"](ctx, None, True)
+        HELPERS["restart-redis"].run(ctx, None, True)
     line = json.loads(ctx.audit_path.read_text())
     assert line["outcome"].startswith("failed: Docker host 'local' failed to restart nautilus-redis")
     assert line["bundle"] == str(ctx.bundle_dir)
@@ -314,7 +315,7 @@ def test_audit_log_that_cannot_be_written_stops_the_action_first(ctx, api, tmp_p
     ctx.audit_path = tmp_path / "file" / "audit.log"  # a file where a directory should be
     ctx.confirm = lambda name, plan: None
     with pytest.raises(RemediationError, match="cannot write the audit log .*nothing changed"):
-        actions.ACTIONS["restart-engine"](ctx, "risk", True)
+        HELPERS["restart-engine"].run(ctx, "risk", True)
     assert api.changes == [] and not (tmp_path / "bundle").exists()
 
 
@@ -325,7 +326,7 @@ def test_diagnose_startup_spots_the_guides_factor_engine_errors(ctx, api, output
         f"connecting with {DSN}\n"
         "ImportError: cannot import name 'MessagePriority' from 'enhanced_messagebus_client'\n"
         "TypeError: MessageBusConfig.__init__() got an unexpected keyword argument 'client_id'\n")
-    assert actions.ACTIONS["diagnose-startup"](ctx, "factor", False) == 0
+    assert HELPERS["diagnose-startup"].run(ctx, "factor", False) == 0
     assert api.changes == []
     assert output[2:6] == ["state: restarting, 5 restarts, last exit code 1", "exit code: 1",
                            "error (State.Error): none", "OOM-killed: no"]
@@ -337,7 +338,7 @@ def test_diagnose_startup_spots_the_guides_factor_engine_errors(ctx, api, output
         "known cause: the guide's factor-engine MessageBusConfig error"]
     assert ("fix (the guide's; advice only, nothing was done): rebuild the image without cache, then start it: "
             "docker compose build --no-cache factor-engine && docker compose up -d factor-engine") in output
-    assert "advice: dependency nautilus-postgres is exited: python -m remediation start-container nautilus-postgres" \
+    assert f"advice: dependency nautilus-postgres is exited: {ENTRY} start-container nautilus-postgres" \
         in output
     assert "  | connecting with postgresql://nautilus:***@postgres:5432/nautilus" in output
     assert SECRET not in "\n".join(output)
@@ -345,7 +346,7 @@ def test_diagnose_startup_spots_the_guides_factor_engine_errors(ctx, api, output
 
 def test_diagnose_engine_reports_health_stats_and_log_counts(ctx, api, output):
     api.by_name["nautilus-risk-engine"]["logs"] = "ERROR a\nException b\nrequest failed\nslow query\ntimeout\nok\n"
-    assert actions.ACTIONS["diagnose-engine"](ctx, "risk", False) == 0
+    assert HELPERS["diagnose-engine"].run(ctx, "risk", False) == 0
     assert output[2] == ("health: GET http://127.0.0.1:8200/health -> HTTP 200 in 12 ms (OK; slow above 1000 ms, "
                          "critical above 5000 ms)")
     assert output[3] == ('health body: {"status": "healthy", "messagebus_connected": true, '
@@ -360,7 +361,7 @@ def test_check_messagebus_trusts_redis_over_the_engines_flag(ctx, output, monkey
         "ping_ms": 0.4, "connected_clients": 3, "used_memory": "1.2M",
         "snapshot": BusSnapshot(clients=[{"name": "nautilus-ml-engine", "addr": "172.29.0.2:5000", "idle": "0"}],
                                 taken_at=1.0)})
-    assert actions.ACTIONS["check-messagebus"](ctx, "risk", False) == 0
+    assert HELPERS["check-messagebus"].run(ctx, "risk", False) == 0
     assert "a Redis connection from nautilus-risk-engine (172.29.0.9): ABSENT from CLIENT LIST (1 clients)" in output
     assert "verdict: Redis does NOT see the engine although it reports true: its flag is wrong" in output
     assert "advice: check the network: docker network inspect nautilus_nautilus-network" in output
@@ -369,11 +370,11 @@ def test_check_messagebus_trusts_redis_over_the_engines_flag(ctx, output, monkey
 def test_check_messagebus_with_redis_down_says_how_to_bring_it_back(ctx, api, output, monkeypatch):
     monkeypatch.setattr("remediation.messagebus.redis_view", lambda ctx, engine: {"error": "no answer (connection refused)"})
     api.by_name["nautilus-redis"]["attrs"]["State"] = {"Status": "exited", "ExitCode": 137, "OOMKilled": True}
-    assert actions.ACTIONS["check-messagebus"](ctx, "ml", False) == 0
+    assert HELPERS["check-messagebus"].run(ctx, "ml", False) == 0
     assert output[2:4] == ["Redis PING: no answer (connection refused)",
                            "Redis container nautilus-redis: exited, 0 restarts, last exit code 137, OOM-killed"]
     assert output[5:8] == ["verdict: Redis does not answer, so no engine is on the bus",
-                           "advice: start Redis: python -m remediation start-container nautilus-redis",
+                           f"advice: start Redis: {ENTRY} start-container nautilus-redis",
                            "advice: Redis logs: docker logs --tail 50 nautilus-redis"]
     assert api.changes == []
 
@@ -420,7 +421,7 @@ def test_free_port_names_container_and_process_and_kills_nothing(ctx, output, mo
     monkeypatch.setattr(os, "kill", lambda *a: killed.append(a))
     monkeypatch.setattr(ports, "holders", lambda port: ({"4242": "127.0.0.1:8200"}, [
         ports.Holder(4321, "root", "/usr/sbin/docker-proxy -proto tcp -host-port 8200", "127.0.0.1:8200")]))
-    assert actions.ACTIONS["free-port"](ctx, "8200", False) == 0
+    assert HELPERS["free-port"].run(ctx, "8200", False) == 0
     assert output[1:5] == [
         "the inventory gives port 8200 to risk-engine", f"Docker endpoint: {LOCAL}",
         "port 8200 is published by container nautilus-risk-engine (running; 127.0.0.1:8200->8200/tcp)",
@@ -433,9 +434,9 @@ def test_free_port_names_container_and_process_and_kills_nothing(ctx, output, mo
 
 def test_free_port_on_a_free_port_says_who_should_be_there(ctx, output, monkeypatch):
     monkeypatch.setattr(ports, "holders", lambda port: ({}, []))
-    actions.ACTIONS["free-port"](ctx, "8300", False)
+    HELPERS["free-port"].run(ctx, "8300", False)
     assert output[3] == ("nothing listens on port 8300 and no container publishes it: the port is free; factor-engine "
-                         "is not serving: python -m remediation diagnose-startup nautilus-factor-engine")
+                         f"is not serving: {ENTRY} diagnose-startup nautilus-factor-engine")
 
 
 # -- targets --------------------------------------------------------------------
@@ -451,7 +452,7 @@ def test_bad_targets_are_refused_with_the_valid_ones(ctx, api):
              ("restart-redis", "nautilus-redis", "restart-redis: takes no target (got 'nautilus-redis')")]
     for helper, target, message in cases:
         with pytest.raises(RemediationError) as caught:
-            actions.ACTIONS[helper](ctx, target, True)
+            HELPERS[helper].run(ctx, target, True)
         assert str(caught.value).startswith(message)
     assert api.changes == []
 
@@ -518,12 +519,14 @@ def test_cli_dry_run_is_the_default(api, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["fix-everything"], "remediation: unknown helper 'fix-everything'; valid: start-container, restart-container, "),
+    (["fix-everything"], f"remediation: unknown helper 'fix-everything' (every helper: {ENTRY} list)"),
+    (["restart-engin", "risk"], "remediation: unknown helper 'restart-engin'; did you mean restart-engine? (every helper: "),
+    (["restart-engin", "--help"], "remediation: unknown helper 'restart-engin'; did you mean restart-engine? (every helper: "),
     (["restart-engine", "rsk"], "remediation: restart-engine: 'rsk' is not an engine; valid: analytics, "),
     (["restart-engine"], "remediation: restart-engine: needs an engine; valid: "),
     (["free-port", "http"], "remediation: free-port: 'http' is not a port number (1-65535)"),
     (["list", "extra"], "remediation: list takes no target (got 'extra')"),
-    (["restart-engine", "risk", "--force"], "remediation: unrecognized arguments: --force; usage: python -m remediation"),
+    (["restart-engine", "risk", "--force"], f"remediation: unrecognized arguments: --force; usage: {ENTRY} "),
     ([], "remediation: the following arguments are required: helper; usage: "),
 ])
 def test_cli_errors_are_one_line_and_exit_2(api, argv, message):
@@ -539,7 +542,8 @@ def test_cli_bad_inventory_and_missing_secret_are_one_line(tmp_path):
     assert (code, err) == (2, f"remediation: inventory: {bad}: engines.risk.port: must be between 1 and 65535 "
                               "(got 99999)\n")
     out, err_io = io.StringIO(), io.StringIO()
-    assert main(["restart-redis"], stdout=out, stderr=err_io, environ={}) == 2
+    # PostgreSQL's password is needed by a helper that talks to PostgreSQL; set nowhere, it is one line
+    assert main(["postgres-sessions"], stdout=out, stderr=err_io, environ={}) == 2
     assert err_io.getvalue() == ("remediation: inventory: postgres password: set NAUTILUS_POSTGRES_PASSWORD or "
                                  "NAUTILUS_POSTGRES_PASSWORD_FILE (a file holding it)\n")
 
@@ -563,8 +567,14 @@ def test_cli_unexpected_errors_are_one_line_too(api):
 
 
 def test_cli_list_and_as_a_module():
-    assert [line.split()[:3] for line in helper_table().splitlines()] == [
-        [h.name, f"<{h.target}>" if h.target else "-", h.kind] for h in HELPERS.values()]
+    lines = helper_table().splitlines()
+    look, act = lines.index(next(line for line in lines if line.startswith("look first"))), \
+        lines.index(next(line for line in lines if line.startswith("act")))
+    assert look == 0 < act
+    rows = [line.split()[:3] for line in lines if line.startswith("  ")]
+    assert sorted(rows) == sorted([h.name, f"<{h.target}>" if h.target else "-", h.kind] for h in HELPERS.values())
+    # the read-only diagnoses come first, under "look first"; every acting helper after, under "act"
+    assert {r[2] for r in rows[:act - 1]} == {"read-only"} and "read-only" not in {r[2] for r in rows[act - 1:]}
     done = subprocess.run([sys.executable, "-m", "remediation", "list"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, helper_table(), "")

@@ -97,7 +97,7 @@ def test_memory_above_warning_fails_with_its_level(mib, level):
                r"\(HIGH above 70 %, CRITICAL above 90 %\)$"):
         checks.test_container_memory_usage(ENGINE, usage(memory_mib=mib), INVENTORY, v)
     assert dict(v.records)["advice"] == ("restart it to release memory, raise its limit, or find the leak "
-                                         "(engine-memory-growth); python -m remediation diagnose-engine risk shows "
+                                         "(engine-memory-growth); {{helper diagnose-engine risk}} shows "
                                          "its stats and logs")
 
 
