@@ -50,18 +50,20 @@ lab-up: $(VENV)/.installed-lab
 lab-down: $(VENV)/.installed-lab
 	$(PY) -m lab down
 
-# Regenerates the locks from pyproject.toml's ranges and extras after a change there, with pip-tools in a venv
-# of its own (build/ is not committed). Every pin already in a lock is kept while its range allows it, and the
-# lab and test locks are held to the suite lock's versions. `make lock UPGRADE=1` moves each package to the
-# newest release its range allows; `make lock CONSTRAINTS=tested.txt` pins to another venv's
-# `pip freeze --exclude-editable`. Hashes cover every file PyPI has of each pinned version.
+# Regenerates the locks from pyproject.toml's ranges and extras after a change there, with uv in a venv of its
+# own (build/ is not committed). One lock serves every Python from 3.11 on and every platform: a dependency
+# that only some need carries its marker (async-timeout for Debian 12's Python 3.11.2, what redis asks below
+# 3.11.3), and each pin lists the hash of every file PyPI has of it. Every pin already in a lock is kept while
+# its range allows it, and the lab and test locks are held to the suite lock's versions. `make lock UPGRADE=1`
+# moves each package to the newest release its range allows; `make lock CONSTRAINTS=tested.txt` pins to
+# another venv's `pip freeze --exclude-editable`.
 LOCK_VENV ?= build/lock-venv
-PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile -q --generate-hashes --strip-extras \
-	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade) $(foreach c,$(CONSTRAINTS),-c $(c))
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) $(foreach c,$(CONSTRAINTS),-c $(c))
 lock:
-	test -x $(LOCK_VENV)/bin/pip-compile || \
-		(python3 -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q --disable-pip-version-check pip-tools==7.7.0)
+	test -x $(LOCK_VENV)/bin/uv || \
+		(python3 -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install -q --disable-pip-version-check uv==0.13.9)
 	@mkdir -p requirements
-	$(PIP_COMPILE) -o requirements/suite.lock pyproject.toml
-	$(PIP_COMPILE) --extra lab -c requirements/suite.lock -o requirements/lab.lock pyproject.toml
-	$(PIP_COMPILE) --extra test -c requirements/suite.lock -o requirements/test.lock pyproject.toml
+	$(UV_COMPILE) -o requirements/suite.lock pyproject.toml
+	$(UV_COMPILE) --extra lab -c requirements/suite.lock -o requirements/lab.lock pyproject.toml
+	$(UV_COMPILE) --extra test -c requirements/suite.lock -o requirements/test.lock pyproject.toml
