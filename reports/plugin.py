@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -245,13 +246,19 @@ def escalation_of(causes: list[Cause]) -> str | None:
 
 
 def rerun_command(config: pytest.Config, causes: list[Cause]) -> str | None:
-    """The command that reruns only the root causes, with the run's inventory."""
+    """The command that reruns only the root causes, pasteable anywhere: this run's interpreter and node ids by
+    absolute path (pytest finds the checkout's ini and plugin from them), with the run's inventory and folders."""
     if not causes:
         return None
+    args = [sys.executable, "-m", "pytest"]
     inventory = config.stash[RUN_FACTS].inventory_path
-    nodeids = [n for c in causes for n in (r.nodeid for r in c.records)]
-    return ("python -m pytest" + (f" --inventory={inventory}" if inventory else "")
-            + " " + " ".join(shlex.quote(n) for n in nodeids))
+    if inventory:
+        args.append(f"--inventory={inventory}")
+    for option, flag in (("state_dir", "--state-dir"), ("reports_dir", "--reports-dir")):
+        if config.getoption(option, None):
+            args.append(f"{flag}={Path(config.getoption(option)).resolve()}")
+    args += [f"{config.rootpath}/{n}" for c in causes for n in (r.nodeid for r in c.records)]
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 from test_plugin_pytester import ONLY, run, stub, summary  # noqa: F401  (stub is a fixture used by name)
@@ -137,7 +138,7 @@ def test_the_environments_inventory_is_recorded_absolute(stub, monkeypatch):
     assert result.ret == 1
     inventory = str(stub.path / "inventory.yaml")
     assert summary(stub)["inventory"] == inventory
-    assert f"rerun only the root causes: python -m pytest --inventory={inventory} " in result.stdout.str()
+    assert f"rerun only the root causes: {sys.executable} -m pytest --inventory={inventory} " in result.stdout.str()
     assert f"--inventory={inventory}   (dry run; add --apply to act)" in summary(stub)["root_causes"][0]["fix"]
 
 
