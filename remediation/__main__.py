@@ -1,4 +1,4 @@
-"""`bin/nautilus-remediation HELPER [TARGET] [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]` runs this; see cli.py."""
+"""`bin/nautilus-remediation HELPER [TARGET] [--apply] [--yes] [--inventory=PATH] [--bundle-dir=DIR]` runs this; see cli.py."""
 import sys
 
 from .cli import main

@@ -1,4 +1,4 @@
-"""The command line: `bin/nautilus-remediation HELPER [TARGET] [--apply] [--yes] [--inventory PATH] [--bundle-dir DIR]`.
+"""The command line: `bin/nautilus-remediation HELPER [TARGET] [--apply] [--yes] [--inventory=PATH] [--bundle-dir=DIR]`.
 
 `list` shows the helpers, the read-only ones to look with first, then those
 that act; `HELPER --help` explains one: its target, what it reads, what it
@@ -22,8 +22,8 @@ from .errors import FAILURES, RemediationError, describe
 from .invocation import ENTRY, render
 from .registry import GROUPS, HELPERS, KIND_MEANING, TARGETS, close_match
 
-USAGE = (f"{ENTRY} {{list | HELPER [TARGET]}} [--apply] [--yes] [--inventory PATH] [--state-dir DIR] "
-         "[--bundle-dir DIR] [--for DURATION --reason TEXT | --end]; HELPER --help explains one")
+USAGE = (f"{ENTRY} {{list | HELPER [TARGET]}} [--apply] [--yes] [--inventory=PATH] [--state-dir=DIR] "
+         "[--bundle-dir=DIR] [--for DURATION --reason TEXT | --end]; HELPER --help explains one")
 USAGE_ERROR = 2  # argparse's, kept for every usage error (an unknown helper too)
 PROMPT = "Type {} to confirm: "  # the word: a container, the Compose project, or the Docker host
 

@@ -18,7 +18,7 @@ from conftest import LAB_INVENTORY, ROOT, run_checks
 from reports.run import new_run_id
 from remediation.invocation import render
 
-INVENTORY = ("--inventory", str(LAB_INVENTORY), "--guide-url=troubleshooting-guide.md")
+INVENTORY = (f"--inventory={LAB_INVENTORY}", "--guide-url=troubleshooting-guide.md")
 ROOT_CAUSE = "test_container_running[nautilus-risk-engine]"
 TITLE = "Platform container is running [nautilus-risk-engine]"  # what Allure shows: the check's title and target
 FIX = render(['start-container', 'nautilus-risk-engine'])

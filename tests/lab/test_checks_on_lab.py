@@ -15,7 +15,7 @@ from conftest import LAB_INVENTORY, lab_container, run_checks
 from remediation.invocation import render
 
 ENGINES = ["analytics", "risk", "factor", "ml", "features", "websocket", "strategy", "marketdata", "portfolio"]
-INVENTORY = ("--inventory", str(LAB_INVENTORY))
+INVENTORY = (f"--inventory={LAB_INVENTORY}",)
 
 
 def engine_down(engine: str, port: int) -> set[str]:

@@ -17,7 +17,7 @@ import requests
 from conftest import LAB_INVENTORY, LAB_LABELS, derived_inventory, lab_container, lab_docker, run_checks
 from remediation.invocation import render
 
-INVENTORY = ("--inventory", str(LAB_INVENTORY))
+INVENTORY = (f"--inventory={LAB_INVENTORY}",)
 MINE_DAILY = ("host_disk or host_memory or host_cpu_load or docker_disk_reclaimable or backup_today or logs_rotated"
               " or container_log_size or prometheus_targets_up")
 MINE_WEEKLY = "docker_storage_driver or image_age or weekly_response_times or weekly_peak_resources"
