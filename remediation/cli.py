@@ -200,6 +200,9 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
         return fail(str(exc))
     except KeyboardInterrupt:
         return fail("interrupted", 130)
+    except BrokenPipeError:  # the reader went away (`| head`): what it wanted was printed; Python must not complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a bug or an unforeseen library error: still one line, never a traceback
         if _inventory_error(exc):  # a secret first read by the helper that needs it, set nowhere
             return fail(f"inventory: {exc}")

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import stat
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,13 @@ def test_printed_list_runs_from_tmp_with_a_bare_path():
     done = shell(line)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("look first") and "\nact " in done.stdout and done.stderr == ""
+
+
+def test_a_reader_that_stops_early_gets_no_complaint():
+    helper = subprocess.Popen(shlex.split(render(["list"])), cwd="/tmp", env=BARE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    helper.stdout.close()  # as `| head -1` does once it has its line; here before the helper writes anything
+    assert (helper.stderr.read(), helper.wait(timeout=30)) == ("", 0)
 
 
 def test_printed_helper_help_runs_from_tmp_with_a_bare_path(tmp_path):
