@@ -7,6 +7,7 @@ heals the lab and sees the same checks pass again.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 
 import pytest
@@ -54,6 +55,14 @@ def test_stopped_engine(tmp_path, fault, heal):
     assert_failed_exactly(run, engine_down("risk", 8200))
     assert "blocked by container-running[nautilus-risk-engine]" in run.messages["test_engine_health_answers[risk-engine]"]
     assert render(['start-container', 'nautilus-risk-engine']) in run.messages["test_container_running[nautilus-risk-engine]"]
+    # The printed command, pasted into a bare shell elsewhere: no venv, only the system's bin directories on PATH,
+    # no password (starting a container needs none). It prints its plan and changes nothing.
+    printed = re.search(r"remediation: (.*?)   \(dry run", run.messages["test_container_running[nautilus-risk-engine]"])
+    pasted = subprocess.run(["/bin/sh", "-c", printed.group(1)], cwd="/tmp", env={"PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    assert "dry run of " in pasted.stdout and "docker start" in pasted.stdout.lower(), pasted.stdout
+    assert lab_container("nautilus-risk-engine").status == "exited"
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "emergency", "-k", "risk", *INVENTORY), set())
 
