@@ -21,7 +21,10 @@ from remediation.invocation import documented
 HERE = Path(__file__).resolve().parent
 MAP_FILE = HERE / "guide_map.yaml"
 LAB_TESTS = HERE.parent / "tests" / "lab"
-GUIDE = HERE.parent.parent / "shared" / "spec" / "troubleshooting-guide.md"
+# The guide's section titles, as guide_sections() reads them: the map and the checks cite these, and a unit test
+# holds them to it on every machine. Refreshed from a new edition of the guide with
+#   python -m checks.coverage --sections PATH/troubleshooting-guide.md > checks/guide_sections.txt
+SECTIONS_FILE = HERE / "guide_sections.txt"
 NOT_A_FAILURE = re.compile(r"""==\s*["'](passed|skipped)["']|skipped\s*<=|\bnot in\b""")
 
 
@@ -55,6 +58,10 @@ def guide_sections(text: str) -> set[str]:
         else:
             found.add(f"{h2} > {title}")
     return found
+
+
+def known_sections() -> set[str]:
+    return {line for line in SECTIONS_FILE.read_text().splitlines() if line.strip()}
 
 
 def proven_on_lab() -> dict[str, list[str]]:
@@ -155,4 +162,9 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    print(render(), end="")
+    import sys
+
+    if sys.argv[1:2] == ["--sections"] and len(sys.argv) == 3:
+        print("\n".join(sorted(guide_sections(Path(sys.argv[2]).read_text()))))
+    else:
+        print(render(), end="")

@@ -1,4 +1,4 @@
-"""Sections of the troubleshooting guide that checks cite, as "H2 > H4" of ../shared/spec/troubleshooting-guide.md."""
+"""Sections of the troubleshooting guide that checks cite, as "H2 > H4" (checks/guide_sections.txt lists them all)."""
 
 EMERGENCY_RESTART = "Emergency Procedures > Complete System Restart (Emergency)"
 ISOLATION = "Emergency Procedures > Single Engine Isolation (Emergency)"
