@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.redis_stats import (
+    EXPECTED_ERRORS,
     RedisStats,
     error_pct,
     memory_pct,
     persistence_problems,
+    without_expected_errors,
 )
 
 from .guide import APP_TUNING, BOTTLENECKS, DAILY_MAINTENANCE, FULL_HEALTH
@@ -124,7 +126,11 @@ def test_redis_commandstats(redis_sample, inventory, verdict):
     top = sorted(sample.commandstats.items(), key=lambda kv: -kv[1]["calls"])[:10]
     verdict.evidence("top_commands", {name: {k: s.get(k) for k in ("calls", "usec_per_call", "failed_calls",
                                                                     "rejected_calls")} for name, s in top})
-    failing = sorted(((name, s) for name, s in sample.commandstats.items() if error_pct(s) > limit),
+    expected = {kind: n for kind, n in sample.errorstats.items() if kind in EXPECTED_ERRORS and n}
+    if expected:
+        verdict.evidence("expected_errors_not_counted", expected)
+    judged = without_expected_errors(sample.commandstats, sample.errorstats)
+    failing = sorted(((name, s) for name, s in judged.items() if error_pct(s) > limit),
                      key=lambda kv: -error_pct(kv[1]))
     if failing:
         verdict.advise("find the client sending them: the engines' logs, CLIENT LIST, MONITOR briefly")

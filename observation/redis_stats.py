@@ -16,6 +16,10 @@ from .errors import Unobservable, short_reason
 
 INFO_SECTIONS = ("server", "clients", "memory", "stats", "persistence")
 PINGS = 5
+# Error replies a client asks for and handles, which Redis still counts in failed_calls: XGROUP CREATE answers
+# BUSYGROUP when the consumer group exists, and that is how an idempotent "create the group if missing" is written.
+# Error kind -> the commandstats entry it is counted in (Redis 7 names the subcommand, 6.2 only the command).
+EXPECTED_ERRORS = {"BUSYGROUP": ("xgroup|create", "xgroup")}
 
 
 @dataclass
@@ -24,6 +28,7 @@ class RedisStats:
     commandstats: dict[str, dict] = field(default_factory=dict)  # "get" -> {"calls", "failed_calls", ...}
     save_schedule: str | None = None  # CONFIG GET save; None when CONFIG is refused (renamed or ACL)
     ping_ms: list[float] = field(default_factory=list)
+    errorstats: dict[str, int] = field(default_factory=dict)  # error kind ("BUSYGROUP") -> replies (Redis 6.2+)
 
     @property
     def median_ping_ms(self) -> float:
@@ -36,16 +41,18 @@ class RedisStats:
 
 
 def redis_stats(client: redis.Redis) -> RedisStats:
-    """INFO server/clients/memory/stats/persistence/commandstats and CONFIG GET save in one round trip, then PINGs."""
+    """INFO server/clients/memory/stats/persistence/commandstats/errorstats and CONFIG GET save in one round trip,
+    then PINGs."""
     pipe = client.pipeline(transaction=False)
     for section in INFO_SECTIONS:
         pipe.info(section)
     pipe.info("commandstats")
+    pipe.info("errorstats")  # an empty section before Redis 6.2, not an error
     pipe.config_get("save")
     try:
         replies = pipe.execute(raise_on_error=False)
         info: dict = {}
-        for reply in replies[:len(INFO_SECTIONS) + 1]:
+        for reply in replies[:len(INFO_SECTIONS) + 2]:
             if isinstance(reply, Exception):
                 raise reply
         for reply in replies[:len(INFO_SECTIONS)]:
@@ -55,7 +62,8 @@ def redis_stats(client: redis.Redis) -> RedisStats:
         pings = [_ping_ms(client) for _ in range(PINGS)]
     except redis.RedisError as exc:
         raise Unobservable(f"redis: INFO failed ({short_reason(exc)})") from None
-    return RedisStats(info, commands(replies[len(INFO_SECTIONS)]), save, pings)
+    return RedisStats(info, commands(replies[len(INFO_SECTIONS)]), save, pings,
+                      errors(replies[len(INFO_SECTIONS) + 1]))
 
 
 def _ping_ms(client: redis.Redis) -> float:
@@ -74,6 +82,34 @@ def commands(commandstats: dict) -> dict[str, dict]:
     return {name.removeprefix("cmdstat_"): {**stats, "failed_calls": stats.get("failed_calls", 0),
                                             "rejected_calls": stats.get("rejected_calls", 0)}
             for name, stats in commandstats.items()}
+
+
+def errors(errorstats: dict) -> dict[str, int]:
+    """INFO errorstats keyed by error kind.
+
+    >>> errors({"errorstat_BUSYGROUP": {"count": 3}, "errorstat_ERR": {"count": 1}})
+    {'BUSYGROUP': 3, 'ERR': 1}
+    """
+    return {name.removeprefix("errorstat_"): stats.get("count", 0) for name, stats in errorstats.items()}
+
+
+def without_expected_errors(commandstats: dict[str, dict], errorstats: dict[str, int]) -> dict[str, dict]:
+    """commandstats with the expected error replies (EXPECTED_ERRORS) taken out of failed_calls.
+
+    errorstats counts per error kind, not per command; BUSYGROUP comes from XGROUP CREATE alone, so its count
+    is that command's, and only that many of its failures are taken out: any other failure still counts.
+
+    >>> without_expected_errors({"xgroup|create": {"calls": 9, "failed_calls": 7}, "incr": {"failed_calls": 2}},
+    ...                         {"BUSYGROUP": 5, "ERR": 4})
+    {'xgroup|create': {'calls': 9, 'failed_calls': 2}, 'incr': {'failed_calls': 2}}
+    """
+    judged = dict(commandstats)
+    for kind, names in EXPECTED_ERRORS.items():
+        name = next((n for n in names if n in judged), None)
+        if name and errorstats.get(kind):
+            stats = judged[name]
+            judged[name] = {**stats, "failed_calls": max(stats.get("failed_calls", 0) - errorstats[kind], 0)}
+    return judged
 
 
 def error_pct(stats: dict) -> float:

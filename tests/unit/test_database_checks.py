@@ -188,14 +188,16 @@ def test_largest_table_above_limit_fails():
 
 # -- Redis ----------------------------------------------------------------------
 
-def redis(info=None, commandstats=None, save="3600 1 300 100 60 10000", pings=(0.2, 0.3, 0.25)) -> RedisStats:
+def redis(info=None, commandstats=None, save="3600 1 300 100 60 10000", pings=(0.2, 0.3, 0.25),
+          errorstats=None) -> RedisStats:
     base = {"uptime_in_seconds": 3600, "connected_clients": 12, "maxclients": 10000, "used_memory": 20 << 20,
             "used_memory_human": "20.00M", "maxmemory": 200 << 20, "maxmemory_human": "200.00M",
             "maxmemory_policy": "noeviction", "evicted_keys": 0, "rejected_connections": 0, "aof_enabled": 1,
             "aof_last_write_status": "ok", "aof_last_bgrewrite_status": "ok", "rdb_last_bgsave_status": "ok",
             "rdb_last_save_time": 4102444800, "rdb_changes_since_last_save": 10}
     cmds = {"set": {"calls": 1000, "usec": 10, "failed_calls": 0, "rejected_calls": 0}}
-    return RedisStats({**base, **(info or {})}, commandstats if commandstats is not None else cmds, save, list(pings))
+    return RedisStats({**base, **(info or {})}, commandstats if commandstats is not None else cmds, save, list(pings),
+                      errorstats or {})
 
 
 REDIS_CHECKS = [rc.test_redis_memory, rc.test_redis_latency, rc.test_redis_persistence, rc.test_redis_commandstats]
@@ -262,6 +264,26 @@ def test_failing_commands_fail():
             "incr": {"calls": 50, "failed_calls": 50, "rejected_calls": 0}}
     fails(rc.test_redis_commandstats, redis(commandstats=cmds), r"at most 1 % .*incr: 100 % \(50 failed, 0 rejected of 50\)",
           inventory=INV)
+
+
+def test_busygroup_of_an_idempotent_group_create_is_no_failure():
+    # Redis 7: XGROUP CREATE of an existing group answers BUSYGROUP, counted in failed_calls and in errorstats.
+    cmds = {"set": {"calls": 1000, "failed_calls": 0, "rejected_calls": 0},
+            "xgroup|create": {"calls": 9, "failed_calls": 9, "rejected_calls": 0}}
+    verdict = Verdict("redis")
+    rc.test_redis_commandstats(redis(commandstats=cmds, errorstats={"BUSYGROUP": 9}), inventory=INV, verdict=verdict)
+    assert json.loads(dict(verdict.records)["evidence:expected_errors_not_counted"]) == {"BUSYGROUP": 9}
+    # Redis 6.2 counts every XGROUP subcommand under one name.
+    rc.test_redis_commandstats(redis(commandstats={"xgroup": {"calls": 4, "failed_calls": 4, "rejected_calls": 0}},
+                                     errorstats={"BUSYGROUP": 4}), inventory=INV, verdict=Verdict("redis"))
+
+
+def test_other_failures_of_group_create_still_count():
+    cmds = {"xgroup|create": {"calls": 10, "failed_calls": 10, "rejected_calls": 0}}
+    fails(rc.test_redis_commandstats, redis(commandstats=cmds, errorstats={"BUSYGROUP": 6, "ERR": 4}),
+          r"xgroup\|create: 40 % \(4 failed, 0 rejected of 10\)", inventory=INV)
+    # Without errorstats (before Redis 6.2) nothing tells BUSYGROUP apart: every failure counts.
+    fails(rc.test_redis_commandstats, redis(commandstats=cmds), r"xgroup\|create: 100 %", inventory=INV)
 
 
 def test_command_error_ratio_and_parsing():
