@@ -7,9 +7,13 @@ host in the inventory is read the same way.
 from __future__ import annotations
 
 from fixtures.spec import DAILY, WEEKLY, check
+from fixtures.targets import leave_out_without_docker
 from observation.host_facts import GIB, reclaimable
 
 from .guide import DOCKER_TUNING, FULL_HEALTH
+
+# Docker's checks of a host without Docker are no checks at all (deselected), as a check with no target is.
+pytest_generate_tests = leave_out_without_docker
 
 DISK_FIX = ("remove unused images, stopped containers and build cache (docker image prune -a; docker container "
             "prune; docker builder prune) and old logs; never prune volumes, they hold the database and Redis data")

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from fixtures.spec import EMERGENCY, check
+from fixtures.targets import leave_out_without_docker
 from observation.docker_api import daemon_process
 from observation.errors import Unobservable, short_reason
 from observation.postgres import slots_taken
 
 from .guide import CONTAINER_ERRORS, DATABASE, EMERGENCY_RESTART, MESSAGEBUS
+
+# Docker's checks of a host without Docker are no checks at all (deselected), as a check with no target is.
+pytest_generate_tests = leave_out_without_docker
 
 
 @check("redis-ping", "Redis answers PING", tiers=EMERGENCY, severity="critical", guide=MESSAGEBUS,
