@@ -34,6 +34,11 @@ class Escalation:
         return f"escalation: Level {self.level} - {self.name} (respond within {self.response}): {self.why}"
 
 
+# The root causes that say an engine does not run or does not answer. An engine that answers and fails
+# something else (a /health field missing, off the bus, slow) is not down, however critical that check is.
+DOWN_CHECKS = frozenset({"container-exists", "container-running", "container-not-restart-looping", "port-open",
+                         "engine-health-answers"})
+
 LEVELS = {1: ("System Administrator", "15 minutes"), 2: ("DevOps Engineer", "30 minutes"),
           3: ("Platform Architect", "1 hour")}
 
@@ -45,13 +50,13 @@ def _at(level: int, why: str) -> Escalation:
 def level_for(failures: list[Failure]) -> Escalation | None:
     """The guide's level for a run's failures; None when nothing failed.
 
-    Several engines down at once is the guide's critical trigger (Level 3);
+    Several engines down at once (DOWN_CHECKS among the root causes) is the guide's critical trigger (Level 3);
     infrastructure problems go to Level 2; a single engine's failure or a
     performance problem to Level 1.
     """
     if not failures:
         return None
-    down = sorted({f.engine for f in failures if f.engine and f.severity == "critical"})
+    down = sorted({f.engine for f in failures if f.engine and f.check_id in DOWN_CHECKS})
     if len(down) >= 2:
         return _at(3, f"{len(down)} engines down at once ({', '.join(down)}): the guide's critical trigger")
     # A failure that concerns no engine is the platform's infrastructure (Redis, PostgreSQL, host, Docker, ports).
