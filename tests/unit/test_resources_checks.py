@@ -1,9 +1,13 @@
 """The resource checks with constructed `docker stats` samples, and the usage maths they share with diagnose-engine."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from checks import test_resources as checks
+from fixtures import resource_samples
+from fixtures.prefetch import _SAMPLES
 from fixtures.verdict import Verdict
 from observation.errors import Unobservable, Unobserved
 from observation.inventory import load_inventory
@@ -154,3 +158,42 @@ def test_growth_of_an_unobserved_engine_cannot_be_observed():
     with pytest.raises(Unobservable, match="stopped"):
         checks.test_engine_memory_growth(INVENTORY.engines["risk"], {"risk": Unobserved("stopped")}, INVENTORY,
                                          Verdict("x"))
+
+
+# -- the memory-growth window -----------------------------------------------------------------------
+
+class States:
+    def __init__(self, status: str):
+        self.status = status
+
+    def get(self, name, host):
+        return {"State": {"Status": self.status}}
+
+
+class Hosts:
+    def get(self, host):
+        return self
+
+    def stats(self, name):
+        return stats()
+
+
+def growth_window(monkeypatch, inventory, status: str):
+    """The memory-growth sample, and the waits it made."""
+    waits = []
+    monkeypatch.setattr(resource_samples.time, "sleep", waits.append)
+    sample = _SAMPLES["memory_growth"][0]  # the sample's own function, without the fixture around it
+    found = sample(docker_hosts=Hosts(), container_states=States(status), inventory=inventory,
+                   pytestconfig=SimpleNamespace(stash={}))
+    return found, waits
+
+
+def test_the_growth_window_is_waited_only_when_there_is_something_to_measure(monkeypatch, tmp_path):
+    found, waits = growth_window(monkeypatch, INVENTORY, "running")
+    assert waits == [20] and all(isinstance(pair, tuple) for pair in found.values())
+    found, waits = growth_window(monkeypatch, INVENTORY, "exited")  # none observable
+    assert waits == [] and all(isinstance(u, Unobserved) for u in found.values())
+    bare = tmp_path / "inv.yaml"
+    bare.write_text("hosts: [{name: bare, docker: false}]\n")
+    no_engine = load_inventory(bare, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})  # no engine in a container
+    assert growth_window(monkeypatch, no_engine, "running") == ({}, [])
