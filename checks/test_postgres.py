@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.postgres_stats import (
     DEAD_TUPLES_MIN_ROWS,
+    INDEX_STATS_MIN_DAYS,
     PostgresStats,
     bloated_tables,
+    counted_for,
     dead_ratio_pct,
     holder_line,
     holders,
@@ -216,6 +220,10 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
        needs=("postgres-ready",))
 def test_postgres_unused_indexes(postgres_sample, verdict):
     pg = stats(postgres_sample, verdict)
+    if pg.stats_window_days < INDEX_STATS_MIN_DAYS:
+        # Every index reads unused then: a failure would advise dropping them all, a pass would judge nothing.
+        pytest.skip(f"statistics too young to judge index use: counting for {counted_for(pg.stats_window_days)} "
+                    f"(since {pg.stats_since}), under {INDEX_STATS_MIN_DAYS:g} days")
     unused = pg.unused_indexes
     verdict.evidence("unused", [f"{i['index']} on {i['table']} ({i['bytes'] if i['bytes'] is not None else '?'} bytes)"
                                 for i in unused])

@@ -151,6 +151,22 @@ def _statements(cur: psycopg.Cursor, stats: PostgresStats, slow_ms: float) -> li
 
 # -- judgements shared by checks and unit tests ---------------------------------
 
+# Index use (idx_scan) means something only once the counters have run a while: on a server just started or
+# reset, every index reads "never scanned". A week covers the weekly jobs that an index may serve.
+INDEX_STATS_MIN_DAYS = 7.0
+
+
+def counted_for(days: float) -> str:
+    """How long the statistics have been counting, in the unit that reads best.
+
+    >>> counted_for(8 / 1440), counted_for(0.25), counted_for(3.5)
+    ('8 minutes', '6.0 hours', '3.5 days')
+    """
+    if days < 1 / 24:
+        return f"{days * 1440:.0f} minutes"
+    return f"{days * 24:.1f} hours" if days < 1 else f"{days:.1f} days"
+
+
 def dead_ratio_pct(table: dict) -> float:
     """Dead rows as a percentage of all rows.
 

@@ -121,7 +121,9 @@ def test_missing_pg_stat_statements_cannot_observe(tmp_path, lab_password):
 
 
 @pytest.mark.lab_fault
-def test_unused_index_fails(tmp_path, lab_password):
+def test_unused_index_on_young_statistics_is_not_judged(tmp_path, lab_password):
+    # The lab's statistics count from its PostgreSQL's start, minutes ago, so every index still reads "never
+    # scanned": the check says the statistics are too young to judge, rather than advising DROP INDEX.
     with pg(lab_password) as conn:
         conn.execute("CREATE TABLE lab_test_unused (id int PRIMARY KEY, note text)")
         try:
@@ -129,10 +131,9 @@ def test_unused_index_fails(tmp_path, lab_password):
             result = run(tmp_path, "weekly")
         finally:
             conn.execute("DROP TABLE IF EXISTS lab_test_unused")
-    assert_failed_exactly(result, {"test_postgres_unused_indexes"})
-    message = result.messages["test_postgres_unused_indexes"]
-    assert "lab_test_unused_note on public.lab_test_unused" in message and "lab_test_unused_pkey" not in message
-    assert_failed_exactly(run(tmp_path, "weekly"), set())
+    assert_failed_exactly(result, set())
+    assert result.outcomes["test_postgres_unused_indexes"] == "skipped", result.output[-3000:]
+    assert "statistics too young to judge index use" in result.output  # the skip's reason (-ra)
 
 
 @pytest.mark.lab_fault

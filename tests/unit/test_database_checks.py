@@ -181,6 +181,19 @@ def test_unused_index_fails():
         pgc.test_postgres_unused_indexes(pg(unused_indexes=unused), verdict=Verdict("t"))
 
 
+def test_unused_indexes_are_not_judged_on_young_statistics():
+    # Seen on a deployment: statistics 8 minutes old, and DROP INDEX advised on all 51 indexes.
+    unused = [{"table": "public.t", "index": f"t_idx_{i}", "bytes": 8192} for i in range(51)]
+    verdict = Verdict("t")
+    with pytest.raises(pytest.skip.Exception, match=r"statistics too young to judge index use: counting for 8 minutes "
+                                                    r"\(since 2026-12-07 10:00\), under 7 days"):
+        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=8 / 1440,
+                                            stats_since="2026-12-07 10:00"), verdict=verdict)
+    assert "advice" not in dict(verdict.records)
+    with pytest.raises(pytest.fail.Exception, match=r"51 never scanned"):  # a week on, they are judged
+        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=7.0), verdict=Verdict("t"))
+
+
 def test_largest_table_above_limit_fails():
     fails(pgc.test_postgres_largest_tables, pg(tables=[table(size=21 * GB), table("public.small")]),
           r"at most 20 GB.*public.t 21.00 GB", inventory=INV)
