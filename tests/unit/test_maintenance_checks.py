@@ -3,6 +3,7 @@ through testinfra's local host on real files in a temporary directory (no Docker
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import re
 import time
@@ -55,16 +56,17 @@ def test_todays_gzip_backup_passes(tmp_path):
     (tmp_path / f"nautilus_backup_{TODAY}-0300.sql.gz").write_bytes(gzip.compress(b"-- PostgreSQL dump\n" * 100))
     sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
     assert [b.usable for b in sample.matches] == [True]
-    verdict = run(checks.test_backup_today, sample)
+    verdict = run(checks.test_backup_today, sample, HOST, INVENTORY)
     assert ("measured:backup_bytes", str(sample.matches[0].size)) in verdict.records
 
 
 def test_missing_backup_fails_naming_what_is_there(tmp_path):
     (tmp_path / "nautilus_backup_20200101-0300.sql.gz").write_bytes(gzip.compress(b"old"))
     sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
-    with pytest.raises(pytest.fail.Exception, match=rf"nautilus_backup_{TODAY}\*\.sql\.gz; saw none dated today; "
+    with pytest.raises(pytest.fail.Exception, match=rf"nautilus_backup_{TODAY}\*\.sql\.gz or {tmp_path}/database/"
+                                                    rf"nautilus_full_{TODAY}_\*\.sql\.gz; saw none dated today; "
                                                     r"newest files: nautilus_backup_20200101-0300.sql.gz"):
-        run(checks.test_backup_today, sample)
+        run(checks.test_backup_today, sample, HOST, INVENTORY)
 
 
 @pytest.mark.parametrize("content", [b"", gzip.compress(b""), b"not gzip at all"], ids=["zero-bytes", "empty-gzip",
@@ -74,26 +76,61 @@ def test_empty_or_broken_backup_fails(tmp_path, content):
     sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
     with pytest.raises(pytest.fail.Exception, match=r"with data \(non-empty, gzip that decompresses\); saw .*"
                                                     r"decompresses to nothing"):
-        run(checks.test_backup_today, sample)
+        run(checks.test_backup_today, sample, HOST, INVENTORY)
+
+
+def test_the_platform_scripts_backup_in_database_passes(tmp_path):
+    # The platform's own script: database/nautilus_full_YYYYmmdd_HHMMSS.sql.gz under the backup directory.
+    (tmp_path / "database").mkdir()
+    name = f"nautilus_full_{TODAY}_031500.sql.gz"
+    (tmp_path / "database" / name).write_bytes(gzip.compress(b"-- PostgreSQL dump\n" * 100))
+    sample = sample_backups(HOST, str(tmp_path), PATTERN, date.today())
+    assert sample.matches == []  # the guide's name alone does not find it
+    verdict = run(checks.test_backup_today, sample, HOST, INVENTORY)
+    assert json.loads(dict(verdict.records)["evidence:backups"])["matching"] == [
+        f"{name} ({(tmp_path / 'database' / name).stat().st_size} bytes, its gzip start decompresses)"]
+
+
+def test_the_platform_scripts_backup_is_judged_as_the_guides_is(tmp_path):
+    (tmp_path / "database").mkdir()
+    (tmp_path / "database" / "nautilus_full_20200101_031500.sql.gz").write_bytes(gzip.compress(b"old"))
+    finding, _ = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), PATTERN, date.today()),
+                         HOST, INVENTORY)
+    assert finding.endswith("saw none dated today; newest files: database/nautilus_full_20200101_031500.sql.gz")
+    (tmp_path / "database" / f"nautilus_full_{TODAY}_031500.sql.gz").write_bytes(b"")
+    finding, _ = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), PATTERN, date.today()),
+                         HOST, INVENTORY)
+    assert "with data (non-empty, gzip that decompresses)" in finding
+
+
+def test_a_pattern_of_the_inventorys_own_is_the_only_name_looked_for(tmp_path):
+    (tmp_path / "database").mkdir()
+    (tmp_path / "database" / f"nautilus_full_{TODAY}_031500.sql.gz").write_bytes(gzip.compress(b"dump\n" * 100))
+    own = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    own.backup_pattern = "pg_{date}.dump"
+    finding, _ = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), own.backup_pattern,
+                                                                  date.today()), HOST, own)
+    assert f"pg_{TODAY}.dump; saw none dated today" in finding
 
 
 def test_missing_backup_directory_fails_clearly(tmp_path):
     sample = sample_backups(HOST, str(tmp_path / "nope"), PATTERN, date.today())
-    finding, fix = failing(checks.test_backup_today, sample)
+    finding, fix = failing(checks.test_backup_today, sample, HOST, INVENTORY)
     assert finding.endswith(f"saw no directory {tmp_path}/nope")
     assert fix == "check backup_dir in the inventory, and that the backup job is installed"
 
 
 def test_no_backup_today_says_what_is_there_and_how_to_make_one(tmp_path):
     (tmp_path / "nautilus_backup_20200101.sql.gz").write_bytes(gzip.compress(b"x"))
-    finding, fix = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), PATTERN, date.today()))
+    finding, fix = failing(checks.test_backup_today, sample_backups(HOST, str(tmp_path), PATTERN, date.today()),
+                        HOST, INVENTORY)
     assert "saw none dated today; newest files: " in finding and "fix" not in finding
     assert fix == "run the backup (pg_dump | gzip) and check why today's did not run"
 
 
 def test_unreadable_backup_sample_cannot_be_observed():
     with pytest.raises(Unobservable, match="ssh: timed out"):
-        run(checks.test_backup_today, Unobserved("ssh: timed out"))
+        run(checks.test_backup_today, Unobserved("ssh: timed out"), HOST, INVENTORY)
 
 
 # -- logs ----------------------------------------------------------------------
