@@ -14,7 +14,6 @@ import pytest
 from fixtures.spec import DAILY, WEEKLY, check
 from observation.postgres_stats import (
     DEAD_TUPLES_MIN_ROWS,
-    INDEX_STATS_MIN_DAYS,
     PostgresStats,
     bloated_tables,
     counted_for,
@@ -218,12 +217,13 @@ def test_postgres_vacuum_recent(postgres_sample, inventory, verdict):
 @check("postgres-unused-indexes", "Every non-unique index is used", tiers=WEEKLY, severity="minor",
        guide=DB_MAINTENANCE,
        needs=("postgres-ready",))
-def test_postgres_unused_indexes(postgres_sample, verdict):
+def test_postgres_unused_indexes(postgres_sample, inventory, verdict):
     pg = stats(postgres_sample, verdict)
-    if pg.stats_window_days < INDEX_STATS_MIN_DAYS:
+    min_days = inventory.thresholds.db_index_stats_min_days
+    if pg.stats_window_days < min_days:
         # Every index reads unused then: a failure would advise dropping them all, a pass would judge nothing.
         pytest.skip(f"statistics too young to judge index use: counting for {counted_for(pg.stats_window_days)} "
-                    f"(since {pg.stats_since}), under {INDEX_STATS_MIN_DAYS:g} days")
+                    f"(since {pg.stats_since}), under {min_days:g} days (db_index_stats_min_days)")
     unused = pg.unused_indexes
     verdict.evidence("unused", [f"{i['index']} on {i['table']} ({i['bytes'] if i['bytes'] is not None else '?'} bytes)"
                                 for i in unused])

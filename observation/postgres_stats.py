@@ -151,11 +151,6 @@ def _statements(cur: psycopg.Cursor, stats: PostgresStats, slow_ms: float) -> li
 
 # -- judgements shared by checks and unit tests ---------------------------------
 
-# Index use (idx_scan) means something only once the counters have run a while: on a server just started or
-# reset, every index reads "never scanned". A week covers the weekly jobs that an index may serve.
-INDEX_STATS_MIN_DAYS = 7.0
-
-
 def counted_for(days: float) -> str:
     """How long the statistics have been counting, in the unit that reads best.
 

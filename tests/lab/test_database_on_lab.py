@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, lab_container, run_checks
+from conftest import LAB_INVENTORY, derived_inventory, lab_container, run_checks
 
 MINE = ("checks/test_postgres.py", "checks/test_redis.py")
 INVENTORY = f"--inventory={LAB_INVENTORY}"
@@ -121,19 +121,25 @@ def test_missing_pg_stat_statements_cannot_observe(tmp_path, lab_password):
 
 
 @pytest.mark.lab_fault
-def test_unused_index_on_young_statistics_is_not_judged(tmp_path, lab_password):
-    # The lab's statistics count from its PostgreSQL's start, minutes ago, so every index still reads "never
-    # scanned": the check says the statistics are too young to judge, rather than advising DROP INDEX.
+def test_unused_index_fails_and_young_statistics_are_not_judged(tmp_path, lab_password):
+    # The lab's statistics count from its PostgreSQL's start, minutes ago: by default the check declines to judge
+    # them (every index would read "never scanned"); with db_index_stats_min_days 0 it judges at once.
+    at_once = f"--inventory={derived_inventory(tmp_path, thresholds={'db_index_stats_min_days': 0})}"
     with pg(lab_password) as conn:
         conn.execute("CREATE TABLE lab_test_unused (id int PRIMARY KEY, note text)")
         try:
             conn.execute("CREATE INDEX lab_test_unused_note ON lab_test_unused (note)")
-            result = run(tmp_path, "weekly")
+            young = run(tmp_path, "weekly")
+            judged = run_checks(tmp_path, "-m", "weekly", at_once, *MINE)
         finally:
             conn.execute("DROP TABLE IF EXISTS lab_test_unused")
-    assert_failed_exactly(result, set())
-    assert result.outcomes["test_postgres_unused_indexes"] == "skipped", result.output[-3000:]
-    assert "statistics too young to judge index use" in result.output  # the skip's reason (-ra)
+    assert_failed_exactly(young, set())
+    assert young.outcomes["test_postgres_unused_indexes"] == "skipped", young.output[-3000:]
+    assert "statistics too young to judge index use" in young.output  # the skip's reason (-ra)
+    assert_failed_exactly(judged, {"test_postgres_unused_indexes"})
+    message = judged.messages["test_postgres_unused_indexes"]
+    assert "lab_test_unused_note on public.lab_test_unused" in message and "lab_test_unused_pkey" not in message
+    assert_failed_exactly(run_checks(tmp_path, "-m", "weekly", at_once, *MINE), set())
 
 
 @pytest.mark.lab_fault

@@ -59,7 +59,7 @@ def test_healthy_postgres_passes(check):
 
 
 def test_healthy_postgres_passes_unused_indexes():
-    pgc.test_postgres_unused_indexes(pg(), verdict=Verdict("postgres"))
+    pgc.test_postgres_unused_indexes(pg(), inventory=INV, verdict=Verdict("postgres"))
 
 
 @pytest.mark.parametrize("check", PG_CHECKS, ids=lambda c: c.__name__)
@@ -178,7 +178,7 @@ def test_vacuum_overdue_fails_and_unwritten_tables_are_not_judged():
 def test_unused_index_fails():
     unused = [{"table": "public.t", "index": "t_note_idx", "bytes": 16384}]
     with pytest.raises(pytest.fail.Exception, match=r"1 never scanned since 2026-01-01: t_note_idx on public.t"):
-        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused), verdict=Verdict("t"))
+        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused), inventory=INV, verdict=Verdict("t"))
 
 
 def test_unused_indexes_are_not_judged_on_young_statistics():
@@ -186,12 +186,17 @@ def test_unused_indexes_are_not_judged_on_young_statistics():
     unused = [{"table": "public.t", "index": f"t_idx_{i}", "bytes": 8192} for i in range(51)]
     verdict = Verdict("t")
     with pytest.raises(pytest.skip.Exception, match=r"statistics too young to judge index use: counting for 8 minutes "
-                                                    r"\(since 2026-12-07 10:00\), under 7 days"):
+                                                    r"\(since 2026-12-07 10:00\), under 7 days \(db_index_stats_min_days\)"):
         pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=8 / 1440,
-                                            stats_since="2026-12-07 10:00"), verdict=verdict)
+                                            stats_since="2026-12-07 10:00"), inventory=INV, verdict=verdict)
     assert "advice" not in dict(verdict.records)
     with pytest.raises(pytest.fail.Exception, match=r"51 never scanned"):  # a week on, they are judged
-        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=7.0), verdict=Verdict("t"))
+        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=7.0), inventory=INV,
+                                         verdict=Verdict("t"))
+    at_once = INV.model_copy(update={"thresholds": INV.thresholds.model_copy(update={"db_index_stats_min_days": 0})})
+    with pytest.raises(pytest.fail.Exception, match=r"51 never scanned"):  # 0: judged however young
+        pgc.test_postgres_unused_indexes(pg(unused_indexes=unused, stats_window_days=8 / 1440), inventory=at_once,
+                                         verdict=Verdict("t"))
 
 
 def test_largest_table_above_limit_fails():
