@@ -124,6 +124,7 @@ def environment_lines(facts: RunFacts, *, tier: str, run_id: str | None, verdict
         "docker_hosts": ", ".join(f"{name}={docker}" for name, _, docker in facts.hosts) or "none",
         "engines": str(len(facts.engines)),
         "engines_checked": ", ".join(facts.engines),
+        **{label.lower().replace(" ", "_"): value for label, value in facts.system()},
     }
     return [f"{key}={_property(facts.redactor.redact_text(value))}" for key, value in values.items()]
 

@@ -245,7 +245,8 @@ def _environment(facts: RunFacts | None, tier: str, run_id: str) -> str:
     rows = {"Tier": tier, "Run id": run_id,
             "Inventory": facts.inventory_path or "built-in topology of the guide",
             "Target hosts": "; ".join(f"{name} ({address}, Docker: {docker})" for name, address, docker in facts.hosts),
-            "Engines": f"{len(facts.engines)}: {', '.join(facts.engines)}"}
+            "Engines": f"{len(facts.engines)}: {', '.join(facts.engines)}",
+            **dict(facts.system())}
     cells = "".join(f"<tr><th>{esc(k)}</th><td>{esc(facts.redactor.redact_text(v))}</td></tr>" for k, v in rows.items())
     return f"<h3>What was checked</h3><table class='nautilus-environment'>{cells}</table>"
 

@@ -30,7 +30,8 @@ CHECK_LABELS = ["check", "target", "engine", "host", "tier", "severity"]
 def summary_document(records: list[CheckRecord], causes: list[Cause], change: Change, *, tier: str, run_id: str,
                      started: float, duration_s: float, exit_code: int, inventory: str | None,
                      artifacts: dict[str, str], partial: str | None = None, wait_healthy: dict | None = None,
-                     rerun: str | None = None, escalation: str | None = None) -> dict:
+                     rerun: str | None = None, escalation: str | None = None,
+                     system: tuple[tuple[str, str], ...] = ()) -> dict:
     started_at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started))
     root_causes = []
     for cause in causes:
@@ -40,6 +41,7 @@ def summary_document(records: list[CheckRecord], causes: list[Cause], change: Ch
     return {
         "tier": tier, "run_id": run_id, "started": started, "started_at": started_at,
         "duration_s": round(duration_s, 3), "exit_code": exit_code, "partial": partial, "inventory": inventory,
+        "system": dict(system),
         "verdict": verdict_line(causes, records),
         "counts": counts(records), "root_causes_by_severity": causes_by_severity(causes),
         "root_causes": root_causes, "rerun": rerun, "escalation": escalation,

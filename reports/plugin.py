@@ -223,7 +223,8 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
         state.records, causes, change, tier=files.tier, run_id=files.run_id, started=state.started,
         duration_s=duration, exit_code=exit_code, inventory=config.stash[RUN_FACTS].inventory_path,
         artifacts=artifacts, partial=state.partial, wait_healthy=gate.summary() if gate else None,
-        rerun=rerun_command(config, causes), escalation=escalation_of(causes))
+        rerun=rerun_command(config, causes), escalation=escalation_of(causes),
+        system=config.stash[RUN_FACTS].system())
     machine.write_summary(files.summary, document)
     if state.partial:
         return  # a subset of the tier never speaks for it: no latest copy, no textfile, no last success

@@ -14,6 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import docker
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -68,6 +69,11 @@ def test_json_summary_and_junit_agree(broken_run):
     assert counts["failures"] + counts["errors"] == outcomes["failed"] + outcomes["cannot_observe"]
     assert counts["skipped"] == outcomes["skipped"] + outcomes["blocked"] + outcomes["maintenance"]
     assert json.loads((reports / "latest-daily.json").read_text())["run_id"] == summary["run_id"]
+    # The guide's system information, from what the run sampled: the lab's daemon, its Compose, its network.
+    system, info = summary["system"], docker.from_env(timeout=10).info()
+    assert (system["Hostname"], system["Kernel"], system["Docker"]) == (info["Name"], info["KernelVersion"],
+                                                                       info["ServerVersion"])
+    assert re.fullmatch(r"2\.\d+\.\d+", system["Compose"]) and "nautilus-lab" in system["Docker networks"]
 
 
 @pytest.mark.lab_fault
@@ -89,6 +95,7 @@ def test_allure_results_carry_labels_categories_and_environment(broken_run):
     environment = (files["allure"] / "environment.properties").read_text()
     assert environment.startswith("verdict=") and "tier=daily" in environment
     assert "docker_hosts=local=unix:///var/run/docker.sock (from the default" in environment
+    assert re.search(r"^docker=\d+\.\d+", environment, re.M) and "docker_networks=" in environment
 
 
 @pytest.mark.lab_fault
