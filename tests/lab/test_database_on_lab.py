@@ -299,7 +299,7 @@ def test_blocked_redis_fails_latency(tmp_path, rds):
             w.join(timeout=10)
             c.close()
     assert_failed_exactly(result, {"test_redis_latency"})
-    assert "within 10 ms" in result.messages["test_redis_latency"]
+    assert "within 50 ms" in result.messages["test_redis_latency"]  # the lab inventory's bound
     assert_failed_exactly(run(tmp_path, "daily"), set())
 
 
