@@ -177,8 +177,9 @@ def redeploy(targets: list[str], wait: bool = True, start_delay_s: float = 0) ->
 
 
 def lab_containers() -> list:
-    """The containers the lab created (its label), and no others."""
-    return client().containers.list(all=True, filters={"label": f"{LABEL}={LABEL_VALUE}"})
+    """The containers the lab created (its label), and no others; one removed between the listing and its inspect
+    (another run's teardown) is gone, not an error."""
+    return client().containers.list(all=True, filters={"label": f"{LABEL}={LABEL_VALUE}"}, ignore_removed=True)
 
 
 def status_lines() -> list[str]:
