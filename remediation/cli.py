@@ -120,12 +120,6 @@ def terminal_confirm(stdin: TextIO, stderr: TextIO) -> Callable[[str, list[str]]
     return confirm
 
 
-def _inventory_error(exc: Exception) -> bool:
-    # Looked up, not imported: `list` and usage errors never load the inventory module (pydantic).
-    inventory = sys.modules.get("observation.inventory")
-    return inventory is not None and isinstance(exc, inventory.InventoryError)
-
-
 def no_terminal(container: str) -> RemediationError:
     return RemediationError(f"refusing to act on {container} without confirmation: stdin is not a terminal; "
                             "rerun with --yes to confirm")
@@ -204,8 +198,6 @@ def main(argv: list[str] | None = None, *, docker_factory: Callable[[Any], Any] 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # a bug or an unforeseen library error: still one line, never a traceback
-        if _inventory_error(exc):  # a secret first read by the helper that needs it, set nowhere
-            return fail(f"inventory: {exc}")
         return fail(f"unexpected error: {type(exc).__name__}: {describe(exc)}")
     finally:
         if ctx:

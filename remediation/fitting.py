@@ -257,7 +257,7 @@ def connect(ctx: Context) -> Any:
     spec, timeouts = ctx.inventory.postgres, ctx.inventory.timeouts
     try:
         return psycopg.connect(host=spec.host, port=spec.port, dbname=spec.dbname, user=spec.user,
-                               password=ctx.inventory.secrets.postgres_password,
+                               password=ctx.inventory.secrets.needed("postgres"),
                                connect_timeout=max(1, round(timeouts.connect_s)), autocommit=True,
                                application_name=HELPER_APPLICATION,
                                options=f"-c statement_timeout={int(timeouts.read_s * 1000)}")

@@ -85,12 +85,6 @@ def documented(argv: Sequence[str]) -> str:
     return shlex.join([str(ENTRY.relative_to(CHECKOUT)), *argv])
 
 
-def command(helper: str, argument: str | int | None = None, *, inventory: str | os.PathLike | None = None,
-            state_dir: str | os.PathLike | None = None, extra: Sequence[str] = (), python: str | None = None) -> str:
-    """`render(helper_argv(...))`: the usual way to print one helper's command."""
-    return render(helper_argv(helper, argument, inventory=inventory, state_dir=state_dir, extra=extra), python)
-
-
 # A helper named inside advice written where the run's inventory is not known (a check given only the
 # Inventory object). The report hook, which knows the run's paths, fills it in with `fill`.
 _MENTION = re.compile(r"\{\{helper ([^{}]+)\}\}")

@@ -7,7 +7,7 @@ all read this table. It imports nothing heavy: a helper's function is named as
 without the Docker, PostgreSQL or Redis client libraries, and no helper module
 needs to import another to find it.
 
->>> command_for("restart-redis", "ignored") == command("restart-redis")
+>>> command_for("restart-redis", "ignored") == render(["restart-redis"])
 True
 >>> [h for h in HELPERS if HELPERS[h].group == "look first"]
 ['diagnose-startup', 'diagnose-engine', 'diagnose-memory', 'check-messagebus', 'free-port']
@@ -18,7 +18,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .invocation import command, helper_argv, render
+from .invocation import helper_argv, render
 
 KINDS = ("read-only", "safe", "disruptive", "unconfined")
 GROUPS = ("look first", "act")

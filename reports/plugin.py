@@ -257,7 +257,7 @@ def rerun_command(config: pytest.Config, causes: list[Cause]) -> str | None:
         args.append(f"--inventory={inventory}")
     for option, flag in (("state_dir", "--state-dir"), ("reports_dir", "--reports-dir")):
         if config.getoption(option, None):
-            args.append(f"{flag}={Path(config.getoption(option)).resolve()}")
+            args.append(f"{flag}={config.getoption(option)}")  # made absolute once, as the run settled it
     args += [f"{config.rootpath}/{n}" for c in causes for n in (r.nodeid for r in c.records)]
     return " ".join(shlex.quote(a) for a in args)
 

@@ -18,7 +18,7 @@ import pytest
 from fixtures.judgement import fix_for, helper_fix
 from fixtures.spec import CheckSpec
 from remediation.cli import main
-from remediation.invocation import CHECKOUT, ENTRY, VENV_PYTHON, command, documented, fill, mention, render
+from remediation.invocation import CHECKOUT, ENTRY, VENV_PYTHON, documented, fill, helper_argv, mention, render
 from remediation.registry import HELPERS, argv_for, command_for
 
 BARE = {"PATH": "/usr/bin:/bin"}  # stock Debian: no `python`, no virtualenv
@@ -34,14 +34,14 @@ def shell(line: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 def test_the_command_names_the_entry_point_and_the_inventory_by_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    line = command("free-port", "8200", inventory="inv/lab.yaml", python=str(VENV_PYTHON))
+    line = render(helper_argv("free-port", "8200", inventory="inv/lab.yaml"), python=str(VENV_PYTHON))
     assert line == f"{CHECKOUT}/bin/nautilus-remediation free-port 8200 --inventory={tmp_path}/inv/lab.yaml"
     assert ENTRY.is_absolute() and ENTRY == CHECKOUT / "bin" / "nautilus-remediation"
 
 
 def test_arguments_are_shell_quoted():
-    line = command("maintenance", "risk", inventory="/srv/my inventory.yaml", extra=["--reason=index; rm -rf /"],
-                   python=str(VENV_PYTHON))
+    line = render(helper_argv("maintenance", "risk", inventory="/srv/my inventory.yaml",
+                              extra=["--reason=index; rm -rf /"]), python=str(VENV_PYTHON))
     assert line.endswith("maintenance risk '--reason=index; rm -rf /' '--inventory=/srv/my inventory.yaml'")
 
 

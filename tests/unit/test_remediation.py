@@ -544,7 +544,7 @@ def test_cli_bad_inventory_and_missing_secret_are_one_line(tmp_path):
     out, err_io = io.StringIO(), io.StringIO()
     # PostgreSQL's password is needed by a helper that talks to PostgreSQL; set nowhere, it is one line
     assert main(["postgres-sessions"], stdout=out, stderr=err_io, environ={}) == 2
-    assert err_io.getvalue() == ("remediation: inventory: postgres password: set NAUTILUS_POSTGRES_PASSWORD or "
+    assert err_io.getvalue() == ("remediation: postgres password: set NAUTILUS_POSTGRES_PASSWORD or "
                                  "NAUTILUS_POSTGRES_PASSWORD_FILE (a file holding it)\n")
 
 
