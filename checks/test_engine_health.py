@@ -69,7 +69,7 @@ def test_engine_status_healthy(engine, health_samples, verdict):
 
 
 @check("engine-uptime", "Engine reports an uptime past the fresh-restart minimum", tiers=DAILY, severity="normal",
-       guide=FULL_HEALTH, remedy="diagnose-startup",
+       guide=FULL_HEALTH, remedy="diagnose-startup", applies=lambda engine: engine.health.reports("uptime"),
        needs=("engine-health-answers",))
 def test_engine_uptime(engine, health_samples, inventory, deploys, verdict):
     body = health_json(engine, health_samples, verdict)

@@ -30,7 +30,7 @@ def connections(engine, bus_view, container_states, verdict) -> list[dict]:
 
 
 @check("engine-messagebus-flag", "Engine reports its MessageBus connected", tiers=EMERGENCY, severity="critical",
-       guide=MESSAGEBUS, remedy="check-messagebus",
+       guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: engine.health.reports("messagebus"),
        needs=("engine-health-answers", "redis-ping"))
 def test_engine_messagebus_flag(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)

@@ -33,6 +33,10 @@ from .registry import command_for
 from .targets import platform_containers, resolve
 
 
+# The engine has no bus flag at all (inventory health.messagebus: false): not a flag that is wrong or missing.
+NOT_REPORTED: Any = type("NotReported", (), {"__repr__": lambda self: "NOT_REPORTED"})()
+
+
 def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) -> int:
     """The guide's MessageBus diagnosis, seen from Redis and from the engine, with its advice."""
     target = resolve(ctx.inventory, "check-messagebus", argument)
@@ -76,10 +80,15 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
                 + (" - STALE" if age > limits.heartbeat_max_age_s else "")))
     reply = health.result()
     body, error = reply.body, reply.error
-    flag = lookup(body, engine.health.messagebus) if isinstance(body, dict) else MISSING
-    ctx.say(f"self-reported {engine.health.messagebus!r} in its /health: "
-            + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
-            + " (not trusted alone: engines were seen reporting it wrongly)")
+    if not engine.health.reports("messagebus"):
+        flag = NOT_REPORTED
+        ctx.say("self-reported bus flag: none (the inventory says its /health has no such field: health.messagebus "
+                "false), so Redis is the only witness")
+    else:
+        flag = lookup(body, engine.health.messagebus) if isinstance(body, dict) else MISSING
+        ctx.say(f"self-reported {engine.health.messagebus!r} in its /health: "
+                + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
+                + " (not trusted alone: engines were seen reporting it wrongly)")
     redis_down = redis_status if view.get("error") else None
     for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag, ctx.command):
         ctx.say(line)
@@ -133,17 +142,21 @@ def messagebus_advice(engine: str, redis_container: str, network: str, redis_dow
     """The guide's "MessageBus Solutions" that fit what was seen; advice only.
 
     `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included);
+    `flag` is NOT_REPORTED for an engine whose /health has no bus flag (nothing to contradict);
     `command(helper, argument)` writes a helper's command line (the run's, with its inventory).
 
     >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "exited", False, True, lambda h, a: f"<{h} {a}>")[:2]
     ['verdict: Redis does not answer, so no engine is on the bus', 'advice: start Redis: <start-container nautilus-redis>']
+    >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", None, True, NOT_REPORTED)[0]
+    'verdict: Redis sees the engine on the bus'
     """
     if redis_down:
         verdict = "verdict: Redis does not answer, so no engine is on the bus"
     elif seen:
         verdict = "verdict: Redis sees the engine on the bus" + (
-            "" if flag is True else f", but it reports {json.dumps(None if flag is MISSING else flag)}: "
-                                    "its flag is wrong, Redis is the better witness")
+            "" if flag is True or flag is NOT_REPORTED else
+            f", but it reports {json.dumps(None if flag is MISSING else flag)}: "
+            "its flag is wrong, Redis is the better witness")
     else:
         verdict = "verdict: Redis does NOT see the engine" + (
             " although it reports true: its flag is wrong" if flag is True else "")

@@ -239,10 +239,12 @@ def validate(ctx: Context, bundle: Path) -> list[str]:
     for engine in engines:
         sample, fields = health[engine.name], engine.health
         body = sample.json or {}
-        status, bus = lookup(body, fields.status), lookup(body, fields.messagebus)
+        status = lookup(body, fields.status)
+        # An engine whose /health has no bus flag (inventory messagebus: false) is judged on its status alone.
+        bus = f", messagebus {lookup(body, fields.messagebus)!r}" if fields.reports("messagebus") else ""
         healthy = sample.status == 200 and status in fields.healthy_values
         report["engines"][engine.name] = {**sample.evidence(), "healthy": healthy}
-        seen = f"HTTP {sample.status}, status {status!r}, messagebus {bus!r}" if sample.status else sample.error
+        seen = f"HTTP {sample.status}, status {status!r}{bus}" if sample.status else sample.error
         lines.append(f"{engine.name} engine {engine_url(inv, engine, engine.health_path)}: "
                      + ("healthy" if healthy else "NOT HEALTHY") + f" ({seen})")
         if not healthy:

@@ -16,6 +16,8 @@ import yaml
 from lab import LABEL, LABEL_VALUE
 from lab.ownership import owned_container
 
+import lab_records
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
 LAB_DIR_TESTS = ROOT / "tests" / "lab"
@@ -41,6 +43,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                           timeout=120)
     if done.returncode != 0:
         pytest.exit((done.stderr.strip() or done.stdout.strip()).splitlines()[-1], returncode=4)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """What the lab tests saw the checks do, written as data for docs/coverage.md (tests/lab_records.py)."""
+    written = lab_records.save()
+    if written:
+        session.config.get_terminal_writer().line(f"lab check results recorded in {written}")
 
 
 def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -140,6 +149,7 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
     done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+    lab_records.note([junit] if junit.exists() else [], lab_records.inventory_argument(args))
     outcomes, messages = {}, {}
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):

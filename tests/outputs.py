@@ -11,6 +11,8 @@ from pathlib import Path
 import xmlschema
 from prometheus_client.parser import text_string_to_metric_families
 
+import lab_records
+
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
 JUNIT_SCHEMA = Path(__file__).resolve().parent / "unit" / "junit-xunit2.xsd"
@@ -26,7 +28,10 @@ def run_suite(reports: Path, *args: str, wait: bool = True, state: Path | None =
     if not wait:
         return subprocess.Popen(cmd, cwd=ROOT, env=full_env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
-    return subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+    done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+    junit = artifacts_of(done.stdout + done.stderr).get("junit")
+    lab_records.note([junit] if junit and junit.exists() else [], inventory)
+    return done
 
 
 def artifacts_of(output: str) -> dict[str, Path]:
