@@ -49,3 +49,17 @@ def test_what_was_not_sampled_says_so_and_asks_nothing():
     rows = dict(system_rows(config_with({"host_facts": down})))
     assert set(rows.values()) == {"not read in this run"}
     assert dict(system_rows(config_with({})))["Docker"] == "not read in this run"
+
+
+def test_the_html_shows_the_system_rows_under_what_was_checked():
+    from fixtures.record import RunFacts
+    from observation.redact import Redactor
+    from reports.html_story import _environment
+
+    facts = RunFacts(inventory_path=None, hosts=(("local", "127.0.0.1", "unix:///var/run/docker.sock"),),
+                     engines=("risk",), redactor=Redactor([]),
+                     system=lambda: (("Hostname", "trade-1"), ("Kernel", "6.1.0"), ("Docker networks", "platform_net")))
+    html = _environment(facts, "daily", "run-1")
+    assert html.startswith("<h3>What was checked</h3>")
+    for label, value in facts.system():
+        assert f"<tr><th>{label}</th><td>{value}</td></tr>" in html
