@@ -10,6 +10,7 @@ pytest_plugins = [
     "fixtures.engine_samples",
     "fixtures.database_samples",
     "fixtures.log_samples",
+    "fixtures.process_samples",
     "fixtures.rerun",
     "fixtures.remediate",
     "fixtures.gate",

@@ -15,17 +15,28 @@ from .guide import MESSAGEBUS
 from .test_engine_health import health_json, shown
 
 
-def connections(engine, bus_view, container_states, verdict) -> list[dict]:
-    """The engine's connections in Redis CLIENT LIST; fails the check when there is none."""
+def connections(engine, bus_view, container_states, process_states, verdict) -> list[dict]:
+    """The engine's connections in Redis CLIENT LIST; fails the check when there is none.
+
+    A process engine whose process cannot be found cannot be observed (the inventory must say where it is):
+    that is no failure of the engine, which port-open judges."""
     __tracebackhide__ = True
     view = verdict.observed(bus_view)
-    addresses = set()
+    addresses, sockets = set(), None
     if not engine.bus.client_name and engine.docker:
         addresses = container_addresses(container_states.get(engine.container, engine.host))
-    found, wanted = engine_connections(engine, view.clients, addresses)
+    elif not engine.bus.client_name and not engine.bus.client_address:
+        process = verdict.observed(process_states[engine.name])
+        verdict.evidence("process", process.line())
+        sockets = process.redis_addresses
+    found, wanted = engine_connections(engine, view.clients, addresses, sockets)
     verdict.evidence("redis_clients", sorted(f"{c.get('name') or '-'} {c.get('addr')} idle={c.get('idle')}s"
                                              for c in view.clients))
-    verdict.expect(bool(found), expected=wanted, seen=f"{len(view.clients)} clients, none of them")
+    seen = f"{len(view.clients)} clients, none of them"
+    if sockets:  # the process holds connections Redis shows under other addresses: something sits between them
+        seen += ("; Redis sees the process's connections from another address (a proxy between them, such as a "
+                 "published Docker port): set bus.client_name or bus.client_address")
+    verdict.expect(bool(found), expected=wanted, seen=seen)
     return found
 
 
@@ -40,18 +51,16 @@ def test_engine_messagebus_flag(engine, health_samples, verdict):
 
 @check("engine-bus-connection", "Redis shows the engine's connection", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
-       applies=lambda engine: bool(engine.bus.client_name) or engine.docker,
-       needs=("container-running", "redis-ping"))
-def test_engine_bus_connection(engine, bus_view, container_states, verdict):
-    connections(engine, bus_view, container_states, verdict)
+       needs=("container-running", "port-open", "redis-ping"))
+def test_engine_bus_connection(engine, bus_view, container_states, process_states, verdict):
+    connections(engine, bus_view, container_states, process_states, verdict)
 
 
 @check("engine-bus-idle", "The engine's Redis connection is in use, not idle", tiers=DAILY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
-       applies=lambda engine: bool(engine.bus.client_name) or engine.docker,
        needs=("engine-bus-connection", "container-running"))  # a paused engine keeps an idle connection
-def test_engine_bus_idle(engine, bus_view, container_states, inventory, verdict):
-    found = connections(engine, bus_view, container_states, verdict)
+def test_engine_bus_idle(engine, bus_view, container_states, process_states, inventory, verdict):
+    found = connections(engine, bus_view, container_states, process_states, verdict)
     idle = min(int(c.get("idle", 0)) for c in found)
     verdict.measured("idle_s", idle)
     limit = engine.limits(inventory.thresholds).bus_idle_max_s

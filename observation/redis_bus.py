@@ -77,11 +77,14 @@ def bus_snapshot(client: redis.Redis, engines: list[Engine]) -> BusSnapshot:
                        taken_at=time.time())
 
 
-def engine_connections(engine: Engine, clients: list[dict], addresses: set[str]) -> tuple[list[dict], str]:
+def engine_connections(engine: Engine, clients: list[dict], addresses: set[str],
+                       sockets: frozenset[str] | None = None) -> tuple[list[dict], str]:
     """The engine's connections in CLIENT LIST, and how they were recognised.
 
     By the client name when the inventory names one (the stronger evidence),
-    else by the engine container's address (real engines name no client).
+    else by the engine container's address (real engines name no client), else,
+    for a plain process, by its own sockets to Redis (`sockets`: ip:port, as
+    observation.processes found them) or the inventory's client_address.
 
     >>> from observation.inventory import Engine
     >>> clients = [{"name": "nautilus-risk-engine", "addr": "172.18.0.5:4000", "idle": "1"}]
@@ -89,10 +92,18 @@ def engine_connections(engine: Engine, clients: list[dict], addresses: set[str])
     'a Redis client named nautilus-risk-engine'
     >>> len(engine_connections(Engine(name="ml", port=8400), clients, {"172.18.0.9"})[0])
     0
+    >>> engine_connections(Engine(name="ml", port=8400, docker=False), clients, set(), frozenset({"172.18.0.5:4000"}))
+    ([{'name': 'nautilus-risk-engine', 'addr': '172.18.0.5:4000', 'idle': '1'}], "a Redis connection of ml's process (172.18.0.5:4000)")
     """
     if engine.bus.client_name:
         return ([c for c in clients if c.get("name") == engine.bus.client_name],
                 f"a Redis client named {engine.bus.client_name}")
+    if sockets is not None:
+        shown = ", ".join(sorted(sockets)) or "the process holds no TCP connection to Redis"
+        return [c for c in clients if c.get("addr") in sockets], f"a Redis connection of {engine.name}'s process ({shown})"
+    if engine.bus.client_address:
+        return ([c for c in clients if c.get("addr", "").rsplit(":", 1)[0].strip("[]") == engine.bus.client_address],
+                f"a Redis connection from {engine.bus.client_address} (bus.client_address)")
     shown = ", ".join(sorted(addresses)) or "no address known"
     return ([c for c in clients if c.get("addr", "").rsplit(":", 1)[0] in addresses],
             f"a Redis connection from {engine.container} ({shown})")

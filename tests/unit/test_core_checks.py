@@ -155,8 +155,8 @@ RISK_ON_BUS = RISK.model_copy(update={"bus": RISK.bus.model_copy(update={"client
 
 def test_bus_checks_pass_when_redis_sees_a_busy_connection_and_a_fresh_beat():
     view = bus_view([{"name": "nautilus-risk-engine", "addr": "172.18.0.5:5000", "idle": "1"}], str(NOW - 2))
-    bus.test_engine_bus_connection(RISK_ON_BUS, view, snapshot(attrs()), verdict())
-    bus.test_engine_bus_idle(RISK_ON_BUS, view, snapshot(attrs()), INV, verdict())
+    bus.test_engine_bus_connection(RISK_ON_BUS, view, snapshot(attrs()), {}, verdict())
+    bus.test_engine_bus_idle(RISK_ON_BUS, view, snapshot(attrs()), {}, INV, verdict())
     bus.test_engine_heartbeat_fresh(RISK_ON_BUS, view, INV, verdict())
     bus.test_engine_messagebus_flag(RISK, sample(GOOD_RISK), verdict())
 
@@ -164,20 +164,20 @@ def test_bus_checks_pass_when_redis_sees_a_busy_connection_and_a_fresh_beat():
 def test_a_lying_flag_is_caught_by_redis():
     with pytest.raises(FAILED, match="expected a Redis client named nautilus-risk-engine; saw 1 clients, none"):
         bus.test_engine_bus_connection(RISK_ON_BUS, bus_view([{"name": "other", "addr": "1.2.3.4:1"}]),
-                                       snapshot(attrs()), verdict())
+                                       snapshot(attrs()), {}, verdict())
 
 
 def test_without_a_client_name_the_container_address_is_the_evidence():
     view = bus_view([{"name": "", "addr": "172.18.0.5:40000", "idle": "0"}])
-    bus.test_engine_bus_connection(RISK, view, snapshot(attrs()), verdict())
+    bus.test_engine_bus_connection(RISK, view, snapshot(attrs()), {}, verdict())
     with pytest.raises(FAILED, match="a Redis connection from nautilus-risk-engine \\(172.18.0.5\\)"):
-        bus.test_engine_bus_connection(RISK, bus_view([]), snapshot(attrs()), verdict())
+        bus.test_engine_bus_connection(RISK, bus_view([]), snapshot(attrs()), {}, verdict())
 
 
 def test_a_silent_connection_fails_idle():
     view = bus_view([{"name": "nautilus-risk-engine", "addr": "172.18.0.5:5000", "idle": "600"}])
     with pytest.raises(FAILED, match="saw idle for 600 s: connected but silent"):
-        bus.test_engine_bus_idle(RISK_ON_BUS, view, snapshot(attrs()), INV, verdict())
+        bus.test_engine_bus_idle(RISK_ON_BUS, view, snapshot(attrs()), {}, INV, verdict())
 
 
 def test_stale_and_absent_heartbeats_fail():
