@@ -41,3 +41,31 @@ def test_each_way_an_engine_is_down_counts():
             Failure("engine-health-answers", "engine_health", "critical", "ws"),
             Failure("engine-bus-connection", "messagebus", "critical", "strategy")]
     assert "5 engines down at once (factor, features, ml, risk, ws)" in level_for(down).why
+
+
+def test_engines_off_the_bus_are_named_so_not_down():
+    off_bus = [Failure(check, "messagebus", "critical", engine) for engine in ("risk", "ml", "factor", "features", "ws")
+               for check in ("engine-bus-connection", "engine-bus-idle")]
+    assert level_for(off_bus).why == "5 engines off the bus (factor, features, ml, risk, ws)"
+    assert level_for(off_bus[:1]).why == "1 engine off the bus (risk)"
+
+
+def test_missing_fields_name_the_failing_check_and_its_engines():
+    fields = [Failure("engine-health-values", "engine_health", "normal", e) for e in ("risk", "ml", "factor")]
+    fields.append(Failure("engine-uptime", "engine_health", "normal", "ml"))
+    assert level_for(fields).why == "engine-health-values (factor, ml, risk), engine-uptime (ml)"
+
+
+def test_down_engines_are_down_and_the_others_are_named_for_what_they_fail():
+    mixed = [Failure("container-running", "containers", "critical", "risk"),
+             Failure("port-open", "ports", "critical", "ml"),
+             Failure("engine-bus-connection", "messagebus", "critical", "ml"),  # down, so not "off the bus" too
+             Failure("engine-heartbeat-fresh", "messagebus", "critical", "factor")]
+    found = level_for(mixed)
+    assert (found.level, found.why) == (3, "2 engines down at once (ml, risk): the guide's critical trigger; "
+                                           "also 1 engine off the bus (factor)")
+    one = level_for(mixed[:1] + mixed[3:])
+    assert (one.level, one.why) == (1, "engine risk down (container-running); also 1 engine off the bus (factor)")
+    with_redis = level_for([Failure("redis-ping", "infrastructure", "critical", None),
+                            Failure("engine-bus-connection", "messagebus", "critical", "ml")])
+    assert (with_redis.level, with_redis.why) == (2, "infrastructure: redis-ping; also 1 engine off the bus (ml)")
