@@ -69,7 +69,7 @@ def pytest_html_results_summary(prefix: list, summary: list, postfix: list, sess
     _set_title(config, f"{tier}: {verdict_line(causes, state.records)}")
     prefix.append(story(state.records, causes, change, tier=tier, run_id=state.files.run_id, started=state.started,
                         duration_s=time.time() - state.started, guide_url=config.stash[GUIDE_URL],
-                        rerun=rerun_command(config, causes), escalation=escalation_of(causes),
+                        rerun=rerun_command(config, causes), escalation=escalation_of(config, causes),
                         notes=[gate.line()] if gate else [], facts=config.stash[RUN_FACTS], partial=state.partial))
 
 

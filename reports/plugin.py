@@ -24,16 +24,18 @@ import re
 import shlex
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from fixtures.record import GATE, RUN_FACTS, START_ERROR, TIERS, CheckRecord, check_run, record_of
-from fixtures.state import effective_setting
-from observation.paths import OUT_DIR
+from fixtures.state import INVENTORY, effective_setting
+from observation.paths import OUT_DIR, state_dir
 
 from . import machine
-from .escalation import Failure, level_for
+from . import outages
+from .escalation import DOWN_CHECKS, Failure, level_for
 from .retention import Policy, prune
 from .run import RunFiles, new_run_id, shared_lock, write_atomically
 from .verdict import Change, Cause, change_since, deploy_line, in_maintenance, root_causes, verdict_line
@@ -223,7 +225,7 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
         state.records, causes, change, tier=files.tier, run_id=files.run_id, started=state.started,
         duration_s=duration, exit_code=exit_code, inventory=config.stash[RUN_FACTS].inventory_path,
         artifacts=artifacts, partial=state.partial, wait_healthy=gate.summary() if gate else None,
-        rerun=rerun_command(config, causes), escalation=escalation_of(causes),
+        rerun=rerun_command(config, causes), escalation=escalation_of(config, causes),
         system=config.stash[RUN_FACTS].system())
     machine.write_summary(files.summary, document)
     if state.partial:
@@ -241,9 +243,29 @@ def _write_run_outputs(config: pytest.Config, state: RunState, exit_code: int) -
         prune(files.out_dir, files.tier, Policy(config.getoption("keep_runs"), config.getoption("keep_days")))
 
 
-def escalation_of(causes: list[Cause]) -> str | None:
-    escalation = level_for([Failure(r.check_id, r.area, r.severity, r.engine) for c in causes for r in c.records])
-    return escalation.line() if escalation else None
+ESCALATION = pytest.StashKey[str | None]()
+
+
+def escalation_of(config: pytest.Config, causes: list[Cause]) -> str | None:
+    """The guide's level for the run, worked out once per run: the first report to ask also records, in the state
+    folder, which engines are down since when (reports/outages.py), so an outage over an hour is Level 3."""
+    if ESCALATION not in config.stash:
+        failures = [Failure(r.check_id, r.area, r.severity, r.engine) for c in causes for r in c.records]
+        escalation = level_for(failures)
+        state = run_state(config)
+        if state is not None and INVENTORY in config.stash and not hasattr(config, "workerinput"):
+            now = datetime.now(timezone.utc)
+            # Only engines whose running/answering checks ran in this run: a `-k redis` rerun says nothing of them.
+            checked = {r.engine for r in state.records if r.engine and r.check_id in DOWN_CHECKS}
+            try:
+                since = outages.record(state_dir(config.stash[INVENTORY]), checked, outages.down_engines(failures), now)
+            except OSError:
+                since = {}  # an unwritable state folder costs the trigger, not the run's reports
+            long = outages.outage_escalation(since, now)
+            if long and (escalation is None or long.level >= escalation.level):
+                escalation = long
+        config.stash[ESCALATION] = escalation.line() if escalation else None
+    return config.stash[ESCALATION]
 
 
 def rerun_command(config: pytest.Config, causes: list[Cause]) -> str | None:
@@ -288,7 +310,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if causes:
         write(f"rerun only the root causes: {rerun_command(config, causes)}")
         terminalreporter.section("escalation (the guide's levels)")
-        write(escalation_of(causes))
+        write(escalation_of(config, causes))
     windows, deployed, gate = in_maintenance(records), deploy_line(records), config.stash.get(GATE, None)
     if windows or deployed or gate:
         terminalreporter.section("information: neither fails the run nor pages", sep="-")

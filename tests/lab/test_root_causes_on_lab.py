@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,24 @@ def test_reruns_during_an_incident_keep_the_root_cause_reporting(tmp_path, fault
                      run(base + ["-m", "emergency", "--engine", "risk"]))
     heal()
     assert re.search(r"^\d+ passed", run(base + ["--lf"]))
+
+
+@pytest.mark.lab_fault
+def test_an_engine_down_across_runs_for_over_an_hour_is_level_3(tmp_path, fault, heal):
+    """The guide's "service outage longer than an hour": only the runs before this one can say since when."""
+    state = tmp_path / "state"
+    args = ("-m", "emergency", "-k", "risk or 8200", INVENTORY, f"--state-dir={state}")
+    fault("stop", "risk")
+    first = run_checks(tmp_path, *args)
+    assert "escalation: Level 1" in first.output and "outage longer than an hour" not in first.output
+    down = json.loads((state / "outages.json").read_text())
+    assert set(down) == {"risk"}
+    # An hour of cron runs, in one step: the first run that saw the engine down is put two hours back.
+    since = datetime.fromisoformat(down["risk"]) - timedelta(hours=2)
+    (state / "outages.json").write_text(json.dumps({"risk": since.isoformat()}))
+    later = run_checks(tmp_path, *args)
+    assert re.search(r"escalation: Level 3 - Platform Architect .*: outage longer than an hour: risk down since "
+                     rf"{since:%H:%M} UTC \(1[23]\d min\)", later.output), later.output[-2000:]
+    heal()
+    assert run_checks(tmp_path, *args).failed == set()
+    assert json.loads((state / "outages.json").read_text()) == {}
