@@ -27,9 +27,11 @@ daily: $(VENV)/.installed-lab
 	$(PY) -m lab up
 	$(PY) -m pytest -m daily --inventory=lab/inventory.yaml
 
-# The suite's own tests: unit tests, then the lab tests (which bring the lab up and down).
+# The suite's own tests: unit tests (on two workers: they share nothing), then the lab tests, one at a time on the
+# one lab (which they bring up and down).
 test: $(VENV)/.installed-lab $(VENV)/.installed-test test-tools
-	$(PY) -m pytest tests --durations=25
+	$(PY) -m pytest tests/unit -n 2 -q
+	$(PY) -m pytest tests/lab --durations=25
 
 # The report tests open the HTML and Allure reports in Debian's Chromium; the alert rules' tests run promtool,
 # taken out of Debian's prometheus package into the venv: installing the package would start a Prometheus on
