@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     heal = sub.add_parser("heal", help="clear faults and wait until healthy")
     heal.add_argument("target", nargs="?")
     sub.add_parser("faults", help="list active engine faults")
+    procs = sub.add_parser("processes", help="lab engines as plain processes on this machine (lab/processes.py)")
+    procs.add_argument("action", choices=("up", "down", "status", "kill", "heal", "fault"))
+    procs.add_argument("engine", nargs="?", help="kill, heal, fault: one of them (heal: all when none)")
+    procs.add_argument("--kind", help="fault: an engine fault (idle-bus, error-burst, conn-churn, ...)")
+    procs.add_argument("--count", type=int, help="fault: lines for error-burst, connections a second for conn-churn")
     sub.add_parser("compose", help="run the lab's Docker Compose with its environment: compose ARGS... "
                                    "(the inventory's compose_command)")
     args = parser.parse_args(argv)
@@ -76,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             print(stack.redeploy(args.targets, wait=not args.no_wait, start_delay_s=args.start_delay))
         elif args.command == "heal":
             print("\n".join(faults.heal(args.target)) or "nothing to heal")
+        elif args.command == "processes":
+            print("\n".join(_processes(args)))
         elif args.command == "faults":
             for name, active in faults.active_faults().items():
                 print(f"{name}: {', '.join(active)}")
@@ -85,6 +92,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _processes(args) -> list[str]:
+    from . import processes
+    if args.action == "up":
+        return processes.up()
+    if args.action == "down":
+        return processes.down()
+    if args.action == "status":
+        return processes.status_lines()
+    if args.action == "heal" and not args.engine:
+        return [processes.heal(engine) for engine in processes.ENGINES]
+    if not args.engine:
+        raise LabError(f"processes {args.action} needs an engine: {', '.join(e.name for e in processes.ENGINES)}")
+    engine = processes.find(args.engine)
+    if args.action == "kill":
+        return [processes.kill(engine)]
+    if args.action == "heal":
+        return [processes.heal(engine)]
+    if not args.kind:
+        raise LabError("processes fault needs --kind")
+    return [str(processes.fault(engine, args.kind, count=args.count))]
 
 
 if __name__ == "__main__":

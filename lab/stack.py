@@ -151,8 +151,10 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
 def down(volumes: bool = False) -> None:
     from .data_faults import stop_sessions
     from .faults import forget_container_faults, release_port_holders
+    from .processes import down as stop_process_engines
     ensure_docker()
     guard()
+    stop_process_engines()  # the lab's plain-process engines go with the stack they talk to
     release_port_holders()
     stop_sessions()
     args = ["down", "--remove-orphans", "--timeout", "5"] + (["--volumes"] if volumes else [])

@@ -71,6 +71,9 @@ class Context:
     def docker(self, host: str | None = None) -> Docker:
         """The Docker host named `host` (default: the first), connected once."""
         spec = self.inventory.host(host) if host else self.inventory.hosts[0]
+        if not spec.docker:  # docker: false on the host: no helper asks a Docker daemon about what runs there
+            raise RemediationError(f"host {spec.name!r} has no Docker (docker: false in the inventory): nothing "
+                                   "there is a container to ask Docker about")
         if spec.name not in self._docker:
             self._docker[spec.name] = Docker.open(spec, self.docker_factory)
             self.endpoints[spec.name] = spec.endpoint

@@ -47,10 +47,19 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
         health = pool.submit(request, None, engine_url(ctx.inventory, engine, engine.health_path),
                              connect_timeout_s=ctx.inventory.timeouts.connect_s,
                              read_timeout_s=limits.response_critical_ms / 1000)
-        container = pool.submit(_inspect_or_reason, ctx, target.host, target.container)
+        # A process engine (docker: false) is never asked of Docker: its own sockets are the evidence.
+        container = pool.submit(_inspect_or_reason, ctx, target.host, target.container) if engine.docker else \
+            pool.submit(_process_or_reason, ctx, engine)
+    where = f"engine container {target.container}" if engine.docker else f"engine {engine.name} (a plain process)"
     ctx.say(f"check-messagebus {engine.name}: Redis {spec.host}:{spec.port} (container {spec.container}), "
-            f"engine container {target.container} (read-only: changes nothing)")
+            f"{where} (read-only: changes nothing)")
     view, attrs = bus.result(), container.result()
+    sockets = None
+    if not engine.docker:
+        process, attrs = attrs, None
+        ctx.say(f"process: {process if isinstance(process, str) else process.line()}")
+        if not isinstance(process, str) and not engine.bus.client_name and not engine.bus.client_address:
+            sockets = process.redis_addresses
     addresses = container_addresses(attrs) if isinstance(attrs, dict) else set()
     networks = sorted(((attrs.get("NetworkSettings") or {}).get("Networks") or {}) if isinstance(attrs, dict) else [])
     network = networks[0] if networks else f"{ctx.inventory.compose_project}_{ctx.inventory.compose_project}-network"
@@ -63,7 +72,7 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
         ctx.say(f"Redis PING: PONG in {view['ping_ms']:.1f} ms")
         ctx.say(f"connected_clients: {view['connected_clients']} (used_memory {view['used_memory']})")
         # The same rule the checks use: by client name when the inventory names one, else by address.
-        found, wanted = engine_connections(engine, view["snapshot"].clients, addresses)
+        found, wanted = engine_connections(engine, view["snapshot"].clients, addresses, sockets)
         ctx.say(f"{wanted}: " + (", ".join(f"addr {c.get('addr')} idle {c.get('idle')} s" for c in found) if found
                                  else f"ABSENT from CLIENT LIST ({len(view['snapshot'].clients)} clients)"))
         if found and min(int(c.get("idle", 0)) for c in found) > limits.bus_idle_max_s:
@@ -90,9 +99,18 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
                 + (f"no answer ({error})" if error else "missing" if flag is MISSING else json.dumps(flag))
                 + " (not trusted alone: engines were seen reporting it wrongly)")
     redis_down = redis_status if view.get("error") else None
-    for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag, ctx.command):
+    for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag, ctx.command,
+                                  process=not engine.docker):
         ctx.say(line)
     return 0
+
+
+def _process_or_reason(ctx: Context, engine: Engine):
+    from observation.processes import look
+    try:
+        return look(engine, ctx.inventory)
+    except Unobservable as exc:
+        return str(exc)
 
 
 def redis_view(ctx: Context, engine: Engine) -> dict:
@@ -138,7 +156,8 @@ def _inspect_or_reason(ctx: Context, host: str, name: str) -> dict | str:
 
 
 def messagebus_advice(engine: str, redis_container: str, network: str, redis_down: str | None, seen: bool,
-                      flag: Any, command: Callable[[str, str | None], str] = command_for) -> list[str]:
+                      flag: Any, command: Callable[[str, str | None], str] = command_for,
+                      process: bool = False) -> list[str]:
     """The guide's "MessageBus Solutions" that fit what was seen; advice only.
 
     `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included);
@@ -171,7 +190,14 @@ def messagebus_advice(engine: str, redis_container: str, network: str, redis_dow
         lines.append(f"advice: start Redis: {command('start-container', redis_container)}")
     if redis_down and redis_down != "missing":
         lines.append(f"advice: Redis logs: docker logs --tail 50 {redis_container}")
-    if not redis_down and not seen:
+    if not redis_down and not seen and process:  # a plain process: its own sockets and log, its own restart
+        lines += ["advice: check that the engine's host reaches Redis (its address and port in the engine's "
+                  "configuration, a firewall between them)",
+                  "advice: check for Redis authentication issues (the engine's Redis password and the inventory's "
+                  "redis.password_env)",
+                  f"advice: the engine's own view: {command('diagnose-process', engine)}; if it stays off "
+                  f"the bus: {command('restart-process', engine)}"]
+    elif not redis_down and not seen:
         lines += [f"advice: check the network: docker network inspect {network}",
                   "advice: check for Redis authentication issues (the engine's Redis password and the inventory's "
                   "redis.password_env)",

@@ -10,7 +10,7 @@ needs to import another to find it.
 >>> command_for("restart-redis", "ignored") == render(["restart-redis"])
 True
 >>> [h for h in HELPERS if HELPERS[h].group == "look first"]
-['diagnose-startup', 'diagnose-engine', 'diagnose-memory', 'check-messagebus', 'free-port']
+['diagnose-startup', 'diagnose-engine', 'diagnose-memory', 'check-messagebus', 'free-port', 'diagnose-process']
 """
 from __future__ import annotations
 
@@ -115,6 +115,10 @@ HELPERS: dict[str, Helper] = {h.name: h for h in (
     _h("free-port", "say which process or container holds a port (never kills)", "read-only", "port",
        "/proc/net/tcp{,6} and /proc/*/fd (or ss), the containers publishing the port", "nothing (never kills)",
        "free-port 8200", "remediation.ports:free_port"),
+    _h("diagnose-process", "a plain-process engine (docker: false): pid, state, open ports, Redis connections, "
+       "memory, CPU and its last log lines (never asks Docker)", "read-only", "engine",
+       "the process (pid file, systemd unit or port listener; psutil), its log_file or its unit's journal",
+       "nothing", "diagnose-process risk", "remediation.process:diagnose_process"),
     # -- act: containers --
     _h("start-container", "start a stopped platform container (docker start)", "safe", "container",
        "the container's state", "starts the container, waits until it is running (healthy)" + _AUDIT,
@@ -135,6 +139,12 @@ HELPERS: dict[str, Helper] = {h.name: h for h in (
        "the container's state; the bundle: every platform container, engine /health, host",
        f"{_BUNDLE}, then restarts the engine's container, waits until healthy" + _AUDIT,
        "restart-engine risk", "remediation.actions:restart_engine"),
+    _h("restart-process", "restart a plain-process engine (docker: false): its systemd unit, or the inventory's "
+       "process.restart_command (never asks Docker)", "disruptive", "engine",
+       "the process and its last log lines",
+       "saves the process diagnosis under reports/out/bundles/ first, then runs `systemctl restart UNIT` or the "
+       "restart_command, waits until its port accepts connections" + _AUDIT,
+       "restart-process risk", "remediation.process:restart_process"),
     _h("restart-redis", "restart the Redis container after saving its diagnostics", "disruptive", None,
        "the container's state; the bundle", f"{_BUNDLE}, then restarts Redis (30 s to stop gracefully)" + _AUDIT,
        "restart-redis", "remediation.actions:restart_redis"),

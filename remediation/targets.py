@@ -46,9 +46,13 @@ def resolve(inventory: Inventory, helper: str, argument: str | None) -> Target:
         if argument not in inventory.engines:
             raise RemediationError(_refusal(helper, argument, "an engine", sorted(inventory.engines)))
         engine = inventory.engines[argument]
+        refuse_docker_for_process(inventory, helper, engine)
         return Target(engine.container, engine.host, engine=engine)
     if kind == "container":
         known = platform_containers(inventory)
+        for engine in inventory.engines.values():  # a process engine named by its name or its container's
+            if argument in (engine.name, engine.container) and engine.container not in known:
+                refuse_docker_for_process(inventory, helper, engine)
         aliases = {**{e.name: e.container for e in inventory.engines.values()},
                    **{s.name: s.container for s in inventory.services.values() if s.container}}
         name = argument if argument in known else aliases.get(argument or "")
@@ -63,6 +67,28 @@ def resolve(inventory: Inventory, helper: str, argument: str | None) -> Target:
                                             "the platform's ports"))
         return Target(None, inventory.hosts[0].name, port=int(argument))
     raise RemediationError(f"{helper}: unknown target kind {kind!r}")
+
+
+# Helpers that judge a process engine without asking Docker about it.
+PROCESS_HELPERS = ("diagnose-process", "restart-process", "check-messagebus", "maintenance")
+
+
+def refuse_docker_for_process(inventory: Inventory, helper: str, engine: Engine) -> None:
+    """A helper never asks Docker about an engine that is a plain process (docker: false on it or its host): it
+    is refused with the process helpers that fit, before any Docker client is opened.
+
+    >>> from observation.inventory import load_inventory
+    >>> inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    >>> inv.engines["risk"].docker = False
+    >>> resolve(inv, "diagnose-startup", "risk")
+    Traceback (most recent call last):
+    ...
+    remediation.errors.RemediationError: diagnose-startup: risk runs as a plain process (docker: false), not in a container: use diagnose-process risk (pid, ports, last log lines) or restart-process risk
+    """
+    if not engine.docker and helper not in PROCESS_HELPERS:
+        raise RemediationError(f"{helper}: {engine.name} runs as a plain process (docker: false), not in a "
+                               f"container: use diagnose-process {engine.name} (pid, ports, last log lines) or "
+                               f"restart-process {engine.name}")
 
 
 def platform_containers(inventory: Inventory) -> dict[str, Target]:

@@ -46,7 +46,7 @@ SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
-               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body")
+               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn")
 # hostile-body modes: what /health (or, for bad-metrics, /metrics) answers instead; long-log logs one line of 1 MB.
 HOSTILE_MODES = ("not-json", "huge", "nested", "wrong-types", "bad-utf8", "bad-metrics", "long-log")
 # The hostile fault: text a report must show as text (markup, terminal escapes) beside secrets it must never show.
@@ -236,6 +236,7 @@ class Engine:
         self.leaked: list[bytearray] = []
         self.leak_task: asyncio.Task | None = None
         self.cpu_child: subprocess.Popen | None = None
+        self.churn_task: asyncio.Task | None = None
 
     def uptime(self) -> float:
         return round(time.time() - self.started, 1)
@@ -741,7 +742,28 @@ class Engine:
                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         elif kind == "hang" and self.hang_release is None:
             self.hang_release = asyncio.Event()
+        elif kind == "conn-churn":
+            per_s = self.param(params, "count", 50, 1, 500)
+            if self.churn_task is not None:
+                self.churn_task.cancel()
+            self.churn_task = asyncio.create_task(self.churn(per_s))
+            return {"per_s": per_s}
         return {}
+
+    async def churn(self, per_s: float) -> None:
+        """A new Redis connection for every read, as an engine without a connection pool does."""
+        while True:
+            conn = aioredis.Redis(**REDIS, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                await conn.get(WS_STATS_KEY)
+            except Exception:
+                pass  # the fault is the connecting, not the answer
+            finally:
+                try:
+                    await conn.close(close_connection_pool=True)
+                except Exception:
+                    pass
+            await asyncio.sleep(1 / per_s)
 
     def crash_loop(self) -> web.Response:
         try:
@@ -791,6 +813,9 @@ class Engine:
         elif kind == "hang" and self.hang_release is not None:
             self.hang_release.set()  # every held request goes on
             self.hang_release = None
+        elif kind == "conn-churn" and self.churn_task is not None:
+            self.churn_task.cancel()
+            self.churn_task = None
 
     async def leak(self, mb_per_s: float, max_mb: float) -> None:
         while len(self.leaked) < max_mb:

@@ -148,7 +148,8 @@ def test_registry_commands_kinds_and_one_function_per_helper():
     assert {n for n, h in HELPERS.items() if h.disruptive} >= {"restart-container", "restart-engine",
                                                                 "restart-redis", "restart-postgres", "postgres-sessions"}
     assert {n for n, h in HELPERS.items() if h.read_only} == {"diagnose-startup", "diagnose-engine",
-                                                              "check-messagebus", "free-port", "diagnose-memory"}
+                                                              "check-messagebus", "free-port", "diagnose-memory",
+                                                              "diagnose-process"}
     assert HELPERS["start-container"].kind == "safe"
     assert {n for n, h in HELPERS.items() if h.needs_a_person} == (
         {n for n, h in HELPERS.items() if h.disruptive} | {"docker-cleanup"})
