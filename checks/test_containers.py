@@ -18,6 +18,7 @@ from observation.container_facts import (
     limits_of,
     log_rotation,
 )
+from observation.networks import isolation_marker, network_names
 from observation.restart_history import Seen, changes
 
 from .guide import (
@@ -26,6 +27,7 @@ from .guide import (
     DOCKER_TUNING,
     ENGINE_ERRORS,
     FULL_HEALTH,
+    ISOLATION,
     STARTUP,
 )
 
@@ -106,6 +108,23 @@ def test_container_healthy(container, container_states, verdict):
     verdict.expect(health["Status"] == "healthy", expected="Docker health status healthy",
                    seen=f"{health['Status']} after {health.get('FailingStreak', 0)} failing probes"
                         f" (last probe exit {last.get('ExitCode')}: {str(last.get('Output', '')).strip()[:200]!r})")
+
+
+@check("container-on-platform-network", "Container is attached to the platform network", tiers=EMERGENCY,
+       severity="critical", guide=ISOLATION, remedy="reconnect-network",
+       needs=("container-running",))  # a stopped container keeps its networks; started, it is judged
+def test_container_on_platform_network(container, container_states, inventory, verdict):
+    attrs = inspected(container, container_states, verdict)
+    network, on = inventory.platform_network, network_names(attrs)
+    engine = getattr(container, "engine", None)
+    marker = isolation_marker(engine) if engine else None
+    if network not in on and marker is not None and marker.exists():
+        # isolate-engine took it off on purpose; restore-engine puts it back and removes the marker.
+        verdict.in_maintenance(f"{engine} in maintenance: isolated by isolate-engine (marker {marker})")
+    verdict.evidence("networks", on)
+    verdict.expect(network in on, expected=f"attached to the platform network {network}",
+                   seen=f"on {', '.join(on)} only" if on else "on no network at all: nothing reaches it, and it "
+                        "reaches neither Redis nor PostgreSQL")
 
 
 @check("container-not-restart-looping", "Container is not in a restart loop", tiers=EMERGENCY, severity="critical",

@@ -20,6 +20,7 @@ from observation.jsonpath import lookup
 from observation.metrics import Metrics, MetricsUnreadable, average_rate, error_rate_pct, read_metrics
 
 from .guide import ANALYTICS, DATABASE, MESSAGEBUS, RISK, TUNING, WEBSOCKET
+from .test_engine_health import rule_breaches, rules_wanted
 
 # Where the guide's /websocket/stats carries its figures.
 STATS_CONNECTIONS = "data.connection_stats.active_connections"
@@ -139,6 +140,35 @@ def test_risk_check_time(engine, endpoint_samples, inventory, verdict):
     if sample.json is not None:  # shown even when the check passes: breaches are what the engine reports
         verdict.evidence("breaches_found", lookup(sample.json, "breaches_found"))
     timed_call(engine, endpoint_samples, "risk_check", limit, verdict)
+
+
+def judges_answers(engine) -> bool:
+    return any(endpoint.rules for endpoint in engine.endpoints.values())
+
+
+@check("engine-probe-answer", "The engine's probe calls answer with the values their inventory rules require",
+       tiers=DAILY, severity="normal", guide=TUNING, applies=judges_answers,
+       needs=("container-running", "port-open"))
+def test_engine_probe_answer(engine, endpoint_samples, verdict):
+    """A 200 is not enough: a calculation answering `sufficient_data: false` from `primary_source: "none"`
+    computed nothing. Judged with the same rules as /health fields (inventory endpoints.NAME.rules)."""
+    # Chosen here, not in @check: the lab inventory gives no answer rules, so no lab engine could try a default fix.
+    verdict.remedy("diagnose-engine", engine.name)  # its /health, logs and data sources
+    wrong = []
+    for name, endpoint in sorted(engine.endpoints.items()):
+        if not endpoint.rules:
+            continue
+        sample = endpoint_samples.call(engine.name, name)
+        call = f"{endpoint.method} {endpoint_path(endpoint)}"
+        verdict.evidence(name, {**sample.evidence(), "method": endpoint.method, "request_body": endpoint.body})
+        verdict.expect(sample.error is None, expected=f"{call} to answer", seen=sample.error or "")
+        verdict.expect(200 <= sample.status < 300 and isinstance(sample.json, dict),
+                       expected=f"a 2xx JSON object answering {call}",
+                       seen=f"HTTP {sample.status}: {sample.text[:200]!r}")
+        wrong += [f"{name} {path} = {held}" for path, held in rule_breaches(sample.json, endpoint.rules).items()]
+    verdict.expect(not wrong, expected="; ".join(f"{name}: {rules_wanted(e.rules)}"
+                                                 for name, e in sorted(engine.endpoints.items()) if e.rules),
+                   seen="; ".join(wrong))
 
 
 @dataclass

@@ -36,6 +36,22 @@ def shown(value) -> str:
     return "no such field" if value is MISSING else repr(value)
 
 
+def rule_breaches(body, rules) -> dict[str, str]:
+    """Each dotted path whose value breaks its rule, with what it holds and what it must be (for /health and for
+    a probe's answer alike).
+
+    >>> from observation.inventory import ValueRule
+    >>> rule_breaches({"a": {"b": 0}}, {"a.b": ValueRule(min=1), "c": ValueRule(equals=True)})
+    {'a.b': '0 (must be at least 1)', 'c': 'no such field (must be True)'}
+    """
+    return {path: f"{shown(lookup(body, path))} ({problem})" for path, rule in rules.items()
+            if (problem := rule.judge(lookup(body, path)))}
+
+
+def rules_wanted(rules) -> str:
+    return "; ".join(f"{path} {rule.model_dump(exclude_none=True)}" for path, rule in rules.items())
+
+
 @check("engine-health-answers", "Engine /health answers 200", tiers=EMERGENCY, severity="critical",
        guide=FULL_HEALTH, remedy="restart-engine",
        needs=("container-running", "port-open"))
@@ -94,8 +110,6 @@ def test_engine_health_values(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)
     missing = [path for path in engine.health.expected if lookup(body, path) is MISSING]
     verdict.expect(not missing, expected=f"fields {engine.health.expected}", seen=f"missing {missing}")
-    wrong = {path: f"{shown(lookup(body, path))} ({problem})" for path, rule in engine.health.rules.items()
-             if (problem := rule.judge(lookup(body, path)))}
-    verdict.expect(not wrong, expected="; ".join(f"{p} {r.model_dump(exclude_none=True)}"
-                                                 for p, r in engine.health.rules.items()),
+    wrong = rule_breaches(body, engine.health.rules)
+    verdict.expect(not wrong, expected=rules_wanted(engine.health.rules),
                    seen="; ".join(f"{p} = {v}" for p, v in wrong.items()))

@@ -70,7 +70,7 @@ def test_engine_bus_idle(engine, bus_view, container_states, process_states, inv
 
 @check("engine-heartbeat-fresh", "The engine's heartbeat in Redis is fresh", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: bool(engine.bus.heartbeat_key),
-       needs=("container-running", "redis-ping"))
+       needs=("container-running", "container-on-platform-network", "redis-ping"))
 def test_engine_heartbeat_fresh(engine, bus_view, inventory, verdict):
     view = verdict.observed(bus_view)
     key = engine.bus.heartbeat_key

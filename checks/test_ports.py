@@ -22,7 +22,7 @@ def owner_status(port, inventory, container_states) -> tuple[str | None, str | N
 
 @check("port-open", "Platform port accepts TCP connections", tiers=EMERGENCY, severity="critical", guide=PORTS,
        remedy="free-port",
-       needs=("container-running",))
+       needs=("container-running", "container-on-platform-network"))  # off its network, Docker publishes no port
 def test_port_open(port, port_probes, inventory, container_states, verdict):
     probe = port_probes[(port.host, port.port)]
     verdict.measured("connect_ms", probe.elapsed_ms)

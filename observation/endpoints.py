@@ -55,7 +55,9 @@ def sample_endpoints(inventory: Inventory, engines: list[Engine],
     for engine in engines:
         if engine.metrics.format != "none":
             jobs.append((engine, None))
-        jobs += [(engine, name) for name in SAMPLED_ENDPOINTS if name in engine.endpoints]
+        # The endpoints a check judges: the timed ones, the WebSocket figures, and any whose answer has rules.
+        jobs += [(engine, name) for name, endpoint in engine.endpoints.items()
+                 if name in SAMPLED_ENDPOINTS or endpoint.rules]
 
     def one(job: tuple[Engine, str | None]) -> HttpSample:
         engine, name = job

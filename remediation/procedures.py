@@ -22,6 +22,7 @@ from observation.docker_api import Docker, State
 from observation.engines import health_samples
 from observation.http import request
 from observation.jsonpath import lookup
+from observation.networks import ISOLATION_DIR, isolation_marker, networks_of
 from observation.ports import probe_ports
 from observation.redis_bus import connect_redis
 from observation.stats import cpu_percent, memory_use
@@ -30,8 +31,9 @@ from observation.targets import ports as port_targets
 
 from . import compose, windows
 from .bundle import CONTENTS, default_dir, render
-from .context import OUT_DIR, Context
+from .context import Context
 from .errors import FAILURES, RemediationError, Unobservable
+from .networks import connect
 from .readiness import wait_until_ready
 from .sequence import Action, asks, carry_out, dry_run, failure, numbered
 from .targets import Target, platform_containers, resolve
@@ -39,7 +41,6 @@ from .targets import Target, platform_containers, resolve
 INFRA_STOP_S = 60  # the guide's `timeout 60 docker-compose down`: PostgreSQL and Redis are never killed before
 APP_STOP_S = 10  # engines, backend, frontend: Docker's and Compose's default (the guide's `down --timeout 10`)
 VERIFY_S = 15  # pg_isready, Redis PING and the backend's /health are retried this long after "healthy"
-ISOLATION_DIR = OUT_DIR / "isolation"
 ISOLATION_LOG_LINES = 100  # the guide's isolation report: `docker logs --tail 100`
 NEVER = "nothing is killed, removed or pruned; volumes and backups are not touched"
 
@@ -285,7 +286,7 @@ def _left_down(ctx: Context, targets: list[Target]) -> str:
 # -- isolate-engine / restore-engine --------------------------------------------------------------
 
 def marker_path(engine: str) -> Path:
-    return ISOLATION_DIR / f"{engine}.json"
+    return isolation_marker(engine, ISOLATION_DIR)
 
 
 def read_marker(engine: str) -> dict | None:
@@ -296,24 +297,6 @@ def read_marker(engine: str) -> dict | None:
     except (OSError, ValueError) as exc:
         raise RemediationError(f"the isolation marker {marker_path(engine)} cannot be read ({exc}); "
                                "fix or remove it by hand") from None
-
-
-def networks_of(attrs: dict) -> dict[str, dict]:
-    """The networks a container is on, with what reconnecting needs (aliases, fixed addresses, links).
-
-    >>> networks_of({"Id": "f95d94e65a67aa", "NetworkSettings": {"Networks": {"n": {"Aliases": ["x", "f95d94e65a67"]},
-    ...              "host": {}}}})
-    {'n': {'aliases': ['x'], 'ipv4_address': None, 'ipv6_address': None, 'links': None}}
-    """
-    found = {}
-    for name, net in ((attrs.get("NetworkSettings") or {}).get("Networks") or {}).items():
-        if name in ("host", "none"):  # not a network one can leave
-            continue
-        ipam = net.get("IPAMConfig") or {}
-        found[name] = {"aliases": [a for a in net.get("Aliases") or [] if not (attrs.get("Id") or "").startswith(a)],
-                       "ipv4_address": ipam.get("IPv4Address") or None, "ipv6_address": ipam.get("IPv6Address") or None,
-                       "links": net.get("Links") or None}
-    return found
 
 
 def isolation_report(ctx: Context, docker: Docker, name: str, target: Target) -> str:
@@ -429,9 +412,7 @@ def restore_engine(ctx: Context, argument: str | None, apply: bool) -> int:
 
     def act(bundle: Path) -> tuple[str, int]:
         for network, spec in missing.items():
-            _api(docker, f"connect {name} to {network}", name, "connect_container_to_network", name, network,
-                 aliases=spec.get("aliases") or None, ipv4_address=spec.get("ipv4_address"),
-                 ipv6_address=spec.get("ipv6_address"), links=spec.get("links"))
+            connect(docker, name, network, spec)
             ctx.say(f"reconnected {name} to {network}")
         if state.status != "running":
             docker.start(name)

@@ -171,6 +171,11 @@ HELPERS: dict[str, Helper] = {h.name: h for h in (
        "disruptive", "engine", "the isolation marker, the container's state",
        f"{_BUNDLE}, then reconnects the engine, starts it, removes the marker and closes its window" + _AUDIT,
        "restore-engine risk", "remediation.procedures:restore_engine", state=True),
+    _h("reconnect-network", "put a platform container back on the platform network (docker network connect, "
+       "its Compose service as alias)", "disruptive", "container",
+       "the container's networks and Compose service label (docker inspect); the bundle",
+       f"{_BUNDLE}, then connects the container to the inventory's platform_network" + _AUDIT,
+       "reconnect-network risk", "remediation.networks:reconnect_network"),
     _h("rebuild-engine", "the guide's restart-loop fix: stop, rebuild without cache (if it has a build), "
        "recreate", "disruptive", "engine", "the container's Compose labels and `compose config`",
        f"{_BUNDLE}, then stops the engine, rebuilds its image without cache, recreates its container" + _AUDIT,

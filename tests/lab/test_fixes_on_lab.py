@@ -13,7 +13,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, ROOT, fill_connections, run_checks
+from conftest import LAB_INVENTORY, ROOT, fill_connections, lab_container, lab_docker, run_checks
 from lab.stack import settle_seconds
 from remediation.invocation import render
 
@@ -243,3 +243,45 @@ def test_restart_loop_names_diagnose_startup(tmp_path, fault, heal):
     assert said.returncode == 0 and "restart count:" in said.stdout, said.stdout + said.stderr
     heal()
     assert run_checks(tmp_path, *args).failed == set()
+
+
+@pytest.mark.lab_fault
+def test_an_engine_off_the_platform_network_is_one_root_cause_and_reconnect_network_puts_it_back(tmp_path, heal):
+    """The guide's isolation without its marker: ml disconnected from the lab network (Docker SDK) is one root cause,
+    container-on-platform-network, blocking its port, health, bus and reach checks; the printed reconnect-network
+    --apply puts it back and the checks pass."""
+    name, network = "nautilus-ml-engine", "nautilus-lab_nautilus-network"
+    lab_network, engine = lab_docker().networks.get(network), lab_container(name)
+    args = ("-m", "daily", "-k", "ml-engine or port-8400", INVENTORY)
+    root = "test_container_on_platform_network[nautilus-ml-engine]"
+    try:
+        lab_network.disconnect(engine)
+        run = run_checks(tmp_path, *args)
+        one_root(run, root, {"test_port_open[port-8400]", "test_engine_health_answers[ml-engine]",
+                             "test_engine_bus_connection[ml-engine]", "test_engine_reaches_redis[ml-engine]",
+                             "test_engine_reaches_postgres[ml-engine]"})
+        assert f"expected attached to the platform network {network}; saw on no network at all" in run.messages[root]
+        assert f"blocked by container-on-platform-network[{name}]" in run.messages["test_port_open[port-8400]"]
+        command = printed_fix(run, root)
+        assert command == fix("reconnect-network", name, INVENTORY)
+        dry = remediate(command)
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert f"`docker network connect --alias ml-engine {network} {name}`" in dry.stdout
+        done = remediate(command, "--apply", "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"{name} is on {network} again" in done.stdout
+        engine.reload()
+        assert "ml-engine" in engine.attrs["NetworkSettings"]["Networks"][network]["Aliases"]
+        # Back on the network, the engine finds Redis again within its reconnect loop (a few seconds).
+        deadline = time.monotonic() + 60
+        while (again := run_checks(tmp_path, *args)).failed and time.monotonic() < deadline:
+            time.sleep(2)
+        assert again.failed == set(), (sorted(again.failed), again.output[-3000:])
+        assert again.outcomes[root] == "passed"
+    finally:
+        engine.reload()
+        if network not in engine.attrs["NetworkSettings"]["Networks"]:
+            try:
+                lab_network.connect(engine, aliases=["ml-engine"])
+            except Exception:  # noqa: BLE001  (the lab's heal recreates it on its network)
+                heal()

@@ -195,6 +195,51 @@ def test_risk_check_time_shows_breaches_and_fails_past_100_ms():
         ep.test_risk_check_time(RISK, slow, INV, verdict())
 
 
+# What the platform's analytics engine answered on a deployment with no data behind it: HTTP 200, nothing computed.
+NO_DATA = {"portfolio_id": "health-probe", "sufficient_data": False, "primary_source": "none", "metrics": {}}
+COMPUTED = {"portfolio_id": "health-probe", "sufficient_data": True, "primary_source": "postgres", "metrics": {}}
+ANSWER_RULES = {"calculate": {"rules": {"sufficient_data": {"equals": True}, "primary_source": {"not_in": ["none"]}}}}
+
+
+def test_a_probe_answering_200_with_nothing_computed_fails_its_rules():
+    analytics = lab_like(analytics={"endpoints": ANSWER_RULES}).engines["analytics"]
+    assert analytics.endpoints["calculate"].path == "/analytics/calculate/{portfolio}"  # merged over the guide's
+    ep.test_engine_probe_answer(analytics, calc(body=COMPUTED), verdict())
+    with pytest.raises(FAILED, match=r"saw calculate primary_source = 'none' \(must not be any of \['none'\]\); "
+                                     r"calculate sufficient_data = False \(must be True\)$"):
+        ep.test_engine_probe_answer(analytics, calc(body=NO_DATA), verdict())
+    ep.test_analytics_calculation_time(analytics, calc(body=NO_DATA), INV, verdict())  # in time all the same
+
+
+def test_a_probe_answer_missing_a_ruled_field_or_not_json_fails():
+    analytics = lab_like(analytics={"endpoints": ANSWER_RULES}).engines["analytics"]
+    with pytest.raises(FAILED, match=r"primary_source = no such field \(must not be any of"):
+        ep.test_engine_probe_answer(analytics, calc(body={"sufficient_data": True}), verdict())
+    with pytest.raises(FAILED, match=r"a 2xx JSON object answering POST /analytics/calculate/health-probe; saw HTTP 500"):
+        ep.test_engine_probe_answer(analytics, calc(status=500, body={"detail": "boom"}), verdict())
+
+
+def test_probe_answers_are_judged_only_where_the_inventory_gives_rules_and_such_endpoints_are_called():
+    spec = ep.test_engine_probe_answer.pytestmark[-1].args[0]
+    inv = lab_like(analytics={"endpoints": ANSWER_RULES},
+                   ml={"endpoints": {"predict": {"path": "/ml/status", "rules": {"ready": {"equals": True}}}}})
+    assert [e.name for e in inv.engine_list() if spec.applies(e)] == ["analytics", "ml"]
+    assert not spec.applies(ANALYTICS)  # the guide's inventory has no rules on answers
+    called = []
+
+    def fake_request(session, url, **kwargs):
+        called.append(url)
+        return http({"ready": True}, url=url)
+    import observation.endpoints as endpoints
+    original, endpoints.request = endpoints.request, fake_request
+    try:
+        found = sample_endpoints(inv, [inv.engines["ml"]])
+    finally:
+        endpoints.request = original
+    assert found.call("ml", "predict").json == {"ready": True} and "http://127.0.0.1:8400/ml/status" in called
+    ep.test_engine_probe_answer(inv.engines["ml"], found, verdict())
+
+
 # -- websocket ----------------------------------------------------------------------
 
 def stats(connections, rate=1.0, status=200, error=None):
