@@ -254,7 +254,8 @@ def reach(engine, engine_reach, dependency: str, verdict):
 
 @check("engine-reaches-redis", "The engine's container opens a TCP connection to Redis", tiers=DAILY,
        severity="critical", guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: engine.docker,
-       needs=("container-running", "container-running@redis"))
+       needs=("container-running", "container-running@redis", "container-on-platform-network",
+              "container-on-platform-network@redis"))
 def test_engine_reaches_redis(engine, engine_reach, verdict):
     result = reach(engine, engine_reach, "redis", verdict)
     verdict.expect(result.ok, expected=f"a TCP connection from {engine.container} to {result.address}",
@@ -263,7 +264,8 @@ def test_engine_reaches_redis(engine, engine_reach, verdict):
 
 @check("engine-reaches-postgres", "The engine's container opens a TCP connection to PostgreSQL", tiers=DAILY,
        severity="critical", guide=DATABASE, applies=lambda engine: engine.docker,
-       needs=("container-running", "container-running@postgres"))
+       needs=("container-running", "container-running@postgres", "container-on-platform-network",
+              "container-on-platform-network@postgres"))
 def test_engine_reaches_postgres(engine, engine_reach, verdict):
     result = reach(engine, engine_reach, "postgres", verdict)
     if not result.ok:
