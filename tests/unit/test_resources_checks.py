@@ -197,3 +197,124 @@ def test_the_growth_window_is_waited_only_when_there_is_something_to_measure(mon
     bare.write_text("hosts: [{name: bare, docker: false}]\n")
     no_engine = load_inventory(bare, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})  # no engine in a container
     assert growth_window(monkeypatch, no_engine, "running") == ({}, [])
+
+
+# -- container-cpu-scale-out -------------------------------------------------------------------------
+
+def test_cpu_above_the_scale_out_line_fails_weekly():
+    checks.test_container_cpu_scale_out(ENGINE, usage(cpu_cores=0.7), INVENTORY, Verdict("x"))
+    v = Verdict("x")
+    with fails(r"expected CPU at most 70 % \(docker stats: 100 % is one core\), the guide's high-CPU line for "
+               r"scaling out; saw 75 % of one core \(2 CPUs online\)$"):
+        checks.test_container_cpu_scale_out(ENGINE, usage(cpu_cores=0.75), INVENTORY, v)
+    assert dict(v.records)["advice"].startswith("scale it out")
+    # Between the lines: the weekly check fails while the daily one (80 %) still passes.
+    checks.test_container_cpu_usage(ENGINE, usage(cpu_cores=0.75), INVENTORY, Verdict("x"))
+
+
+# -- engine-memory-minimum ---------------------------------------------------------------------------------
+
+class Inspected:
+    def __init__(self, attrs):
+        self.attrs = attrs
+
+    def get(self, name, host):
+        return self.attrs
+
+
+class DaemonInfo:
+    def __init__(self, mem_total):
+        self.mem_total = mem_total
+
+    def get(self, host):
+        return self
+
+    def info(self):
+        return {"MemTotal": self.mem_total}
+
+
+FACTOR = INVENTORY.engines["factor"]
+
+
+def test_the_guides_minimum_is_the_factor_engines_alone():
+    spec = checks.test_engine_memory_minimum.pytestmark[-1].args[0]
+    assert [e.name for e in INVENTORY.engine_list() if spec.applies(e)] == ["factor"]
+    assert FACTOR.limits(INVENTORY.thresholds).memory_limit_min_gb == 8
+    assert INVENTORY.thresholds.memory_limit_min_gb == 0
+
+
+def test_a_factor_limit_under_8_gib_fails():
+    v = Verdict("x")
+    with fails(r"expected at least 8 GiB for the factor engine \(the guide's minimum\); saw 0.25 GiB: its memory limit "
+               r"\(HostConfig.Memory\)$"):
+        checks.test_engine_memory_minimum(FACTOR, Inspected({"HostConfig": {"Memory": 256 * MIB}}), DaemonInfo(0),
+                                          INVENTORY, v)
+    assert "at least 8G in the compose file" in dict(v.records)["advice"]
+    checks.test_engine_memory_minimum(FACTOR, Inspected({"HostConfig": {"Memory": 8 * 2**30}}), DaemonInfo(0),
+                                      INVENTORY, Verdict("x"))
+
+
+def test_an_unlimited_factor_engine_is_judged_on_the_hosts_memory():
+    unlimited = Inspected({"HostConfig": {"Memory": 0}})
+    checks.test_engine_memory_minimum(FACTOR, unlimited, DaemonInfo(16 * 2**30), INVENTORY, Verdict("x"))
+    with fails(r"saw 4.00 GiB: no memory limit, so the memory of host local \(docker info MemTotal\)$"):
+        checks.test_engine_memory_minimum(FACTOR, unlimited, DaemonInfo(4 * 2**30), INVENTORY, Verdict("x"))
+    with pytest.raises(Unobservable, match="gives no MemTotal"):
+        checks.test_engine_memory_minimum(FACTOR, unlimited, DaemonInfo(0), INVENTORY, Verdict("x"))
+
+
+# -- container-ulimits ---------------------------------------------------------------------------------------
+
+PROC_LIMITS = """Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max open files            {nofile}              524288               files
+Max locked memory         {memlock}              8388608              bytes
+"""
+
+
+class Host:
+    def __init__(self, text=None):
+        self.text, self.read = text, []
+
+    def file(self, path):
+        self.read.append(path)
+        if self.text is None:
+            raise PermissionError("Permission denied")
+        return SimpleNamespace(content_string=self.text)
+
+
+def running(ulimits=None, pid=4242) -> Inspected:
+    return Inspected({"State": {"Pid": pid}, "HostConfig": {"Ulimits": ulimits}})
+
+
+def test_the_guides_ulimits_on_the_container_pass():
+    own = [{"Name": "nofile", "Soft": 1048576, "Hard": 1048576}, {"Name": "memlock", "Soft": -1, "Hard": -1}]
+    host = Host()
+    checks.test_container_ulimits(ENGINE, running(own), host, INVENTORY, Verdict("x"))
+    assert host.read == []  # nothing asked of /proc when the container says it all
+
+
+def test_small_ulimits_on_the_container_fail():
+    own = [{"Name": "nofile", "Soft": 4096, "Hard": 4096}, {"Name": "memlock", "Soft": -1, "Hard": -1}]
+    v = Verdict("x")
+    with fails(r"expected nofile at least 1048576, memlock at least unlimited; saw nofile 4096 \(HostConfig.Ulimits\)$"):
+        checks.test_container_ulimits(ENGINE, running(own), Host(), INVENTORY, v)
+    assert "default-ulimits in /etc/docker/daemon.json" in dict(v.records)["advice"]
+
+
+def test_the_daemons_defaults_are_read_from_the_process():
+    host = Host(PROC_LIMITS.format(nofile=1024, memlock=8388608))
+    with fails(r"saw nofile 1024 \(/proc/4242/limits \(the daemon's default-ulimits\)\); memlock 8388608 "):
+        checks.test_container_ulimits(REDIS, running(), host, INVENTORY, Verdict("x"))
+    assert host.read == ["/proc/4242/limits"]
+    guide = Host(PROC_LIMITS.format(nofile=1048576, memlock="unlimited"))
+    checks.test_container_ulimits(REDIS, running(), guide, INVENTORY, Verdict("x"))
+
+
+def test_ulimits_that_cannot_be_read_cannot_be_observed_and_zero_asks_nothing():
+    with pytest.raises(Unobservable, match=r"the daemon's default-ulimits apply, and /proc/4242/limits could not be"):
+        checks.test_container_ulimits(REDIS, running(), Host(None), INVENTORY, Verdict("x"))
+    inventory = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    inventory.thresholds.ulimit_nofile_min = 0
+    inventory.thresholds.ulimit_memlock_min = 0
+    checks.test_container_ulimits(REDIS, running(), Host(None), inventory, Verdict("x"))
