@@ -12,7 +12,7 @@ from observation.logs import LogScan
 from remediation.invocation import mention
 from remediation.registry import HELPERS
 
-from .guide import ENGINE_ERRORS, FULL_HEALTH, SLOW, WEEKLY_MAINTENANCE
+from .guide import ENGINE_ERRORS, FULL_HEALTH, LOG_MANAGEMENT, SLOW, WEEKLY_MAINTENANCE
 
 
 def scan_of(container, scans, verdict) -> LogScan:
@@ -125,3 +125,29 @@ def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict):
     judge_count(scan, "errors", limits(container, inventory).weekly_errors_max, verdict,
                 what="error lines", grep='grep -i "error|exception"',
                 fix=f"read the week's errors (docker logs {container.name} --since 168h) and fix the recurring ones")
+
+
+# Log Management's summary by engine over the last 24 hours: the guide loops over the engines only.
+def _engine_container(container) -> bool:
+    return bool(container.engine)
+
+
+@check("log-errors-24h", "Error lines in the engine's last 24 hours of logs stay within the day's budget",
+       tiers=WEEKLY, severity="normal", guide=LOG_MANAGEMENT, applies=_engine_container,
+       needs=("container-exists",))
+def test_log_errors_24h(container, day_log_scans, inventory, verdict):
+    scan = scan_of(container, day_log_scans, verdict)
+    judge_count(scan, "errors", limits(container, inventory).log_errors_per_day, verdict,
+                what="error lines", grep='grep -i "error|exception|failed"',
+                fix=f"read them (docker logs {container.name} --since 24h); {mention('diagnose-engine', container.engine)}"
+                    "; a known error is named by log-known-errors")
+
+
+@check("log-warnings-24h", "Warning lines in the engine's last 24 hours of logs stay within the day's budget",
+       tiers=WEEKLY, severity="minor", guide=LOG_MANAGEMENT, applies=_engine_container,
+       needs=("container-exists",))
+def test_log_warnings_24h(container, day_log_scans, inventory, verdict):
+    scan = scan_of(container, day_log_scans, verdict)
+    judge_count(scan, "warnings", limits(container, inventory).log_warnings_per_day, verdict,
+                what="warning lines", grep='grep -i "warning|warn"',
+                fix=f"read them (docker logs {container.name} --since 24h) and fix what keeps warning")

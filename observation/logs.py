@@ -31,6 +31,8 @@ ERRORS = re.compile(r"error|exception|failed", re.IGNORECASE)
 SLOW = re.compile(r"slow|timeout|blocking|(?<![0-9.])[0-9]{4,}ms", re.IGNORECASE)
 # Weekly Maintenance Script: grep -i "error\|exception" over --since 168h (no "failed" there).
 WEEKLY_ERRORS = re.compile(r"error|exception", re.IGNORECASE)
+# Log Management's 24-hour summary: grep -i "error\|exception\|failed" and grep -i "warning\|warn".
+WARNINGS = re.compile(r"warn", re.IGNORECASE)
 
 KEEP_LATEST = 5  # matching lines kept as evidence per pattern
 LINE_MAX_CHARS = 500  # a kept line is cut here: evidence, not an archive
@@ -54,6 +56,7 @@ class Window:
 # At ~150 bytes a line, 20 000 lines is ~3 MB per container; the lab's engines write ~30 lines an hour.
 HOURLY = Window("hour", 3600, 20_000, {"errors": ERRORS, "slow": SLOW}, known=True)
 WEEKLY = Window("week", 168 * 3600, 50_000, {"errors": WEEKLY_ERRORS}, known=False)
+DAY = Window("day", 24 * 3600, 50_000, {"errors": ERRORS, "warnings": WARNINGS}, known=False)
 
 
 @dataclass(frozen=True)

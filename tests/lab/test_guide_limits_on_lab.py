@@ -1,8 +1,8 @@
-"""The guide's tuning limits against the lab: the scale-out CPU line, the factor engine's memory minimum and the
-containers' ulimits. Each fault is real (a CPU burn, a memory limit lowered by docker update, a container created
-with small ulimits); where the guide's figure cannot exist on the lab (8 GB for one engine, the daemon's
-default-ulimits) the bound is the lab's own, named in the test, and the check is also seen failing against the
-guide's.
+"""The guide's tuning limits and its 24-hour log summary against the lab: the scale-out CPU line, the factor
+engine's memory minimum, the containers' ulimits, the day's error and warning lines. Each fault is real (a CPU burn,
+a memory limit lowered by docker update, a container created with small ulimits, lines logged by an engine); where
+the guide's figure cannot exist on the lab (8 GB for one engine, the daemon's default-ulimits) the bound is the
+lab's own, named in the test, and the check is also seen failing against the guide's.
 """
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def inventory(tmp_path, factor_min_gb: float = LAB_FACTOR_MIN_GB, **thresholds) 
 
 def failed_on(run, target: str) -> set[str]:
     return {name for name in run.failed if name.endswith(f"[{target}]")}
+
+
+def fresh(service: str) -> None:
+    """Recreate one lab service so its Docker log starts empty, and wait until the lab is healthy."""
+    from lab.compose import compose
+    from lab.stack import compose_env, wait_healthy
+    compose("up", "-d", "--force-recreate", "--no-deps", service, env=compose_env(), capture=True)
+    wait_healthy()
 
 
 @pytest.mark.lab_fault
@@ -106,3 +114,24 @@ def test_a_container_created_with_small_ulimits(tmp_path, lab, heal):
         heal()
     after = run_checks(tmp_path, "-m", "weekly", "-k", selection, inv)
     assert after.outcomes == {"test_container_ulimits[nautilus-frontend]": "passed"}, after.output[-3000:]
+
+
+@pytest.mark.lab_fault
+def test_a_days_errors_and_warnings_over_budget(tmp_path, fault, heal):
+    inv = inventory(tmp_path)
+    selection = "log_errors_24h or log_warnings_24h"
+    fresh("strategy-engine")
+    fresh("ml-engine")
+    fault("error-burst", "strategy", "--count", "241")  # log_errors_per_day 240
+    fault("slow-log", "ml", "--count", "241")  # each a WARNING line; log_warnings_per_day 240
+    result = run_checks(tmp_path, "-m", "weekly", "-k", selection, inv)
+    assert failed_on(result, "nautilus-strategy-engine") == {"test_log_errors_24h[nautilus-strategy-engine]"}, \
+        result.output[-3000:]
+    assert failed_on(result, "nautilus-ml-engine") == {"test_log_warnings_24h[nautilus-ml-engine]"}, \
+        result.output[-3000:]
+    assert "at most 240 error lines in the last 24 h" in result.messages["test_log_errors_24h[nautilus-strategy-engine]"]
+    assert "at most 240 warning lines in the last 24 h" in result.messages["test_log_warnings_24h[nautilus-ml-engine]"]
+    assert not any("postgres" in name or "redis" in name for name in result.outcomes)  # engines only, as the guide
+    heal()  # recreates the containers whose logs the faults wrote
+    after = run_checks(tmp_path, "-m", "weekly", "-k", selection, inv)
+    assert failed_on(after, "nautilus-strategy-engine") == set() and failed_on(after, "nautilus-ml-engine") == set()

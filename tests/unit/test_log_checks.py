@@ -318,3 +318,34 @@ def test_weekly_summary_counts_the_weekly_pattern():
     logs_checks.test_weekly_error_summary(RISK, scans(week, window=WEEKLY), INV, verdict())
     with pytest.raises(FAILED, match=r"at most 500 error lines in the last 168 h .*saw 501"):
         logs_checks.test_weekly_error_summary(RISK, scans(week + "Exception\n", window=WEEKLY), INV, verdict())
+
+
+# -- the 24-hour error and warning summary (Log Management) ---------------------------
+
+def test_day_window_counts_log_managements_two_greps():
+    from observation.logs import DAY
+    scan = scan_text(CLEAN + "ERROR order failed\nWarn: retry\n", DAY)
+    assert (DAY.seconds, DAY.label, scan.count("errors"), scan.count("warnings")) == (86400, "24 h", 1, 5)
+
+
+def test_a_day_over_the_error_budget_fails():
+    from observation.logs import DAY
+    day = "ERROR upstream failed\n" * 240
+    logs_checks.test_log_errors_24h(RISK, scans(day, window=DAY), INV, verdict())
+    with pytest.raises(FAILED, match=r"expected at most 240 error lines in the last 24 h .*; saw 241; latest"):
+        logs_checks.test_log_errors_24h(RISK, scans(day + "Exception\n", window=DAY), INV, verdict())
+
+
+def test_a_day_over_the_warning_budget_fails_and_the_budget_is_per_engine():
+    from observation.logs import DAY
+    day = "WARNING slow operation took 2500ms\n" * 241
+    with pytest.raises(FAILED, match=r"expected at most 240 warning lines in the last 24 h \(grep -i \"warning\|warn\"\)"):
+        logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), INV, verdict())
+    inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    inv.engines["risk"].thresholds["log_warnings_per_day"] = 300
+    logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), inv, verdict())
+
+
+def test_the_day_summary_judges_engines_only_as_the_guide_does():
+    spec = logs_checks.test_log_errors_24h.pytestmark[-1].args[0]
+    assert spec.applies(RISK) and not spec.applies(REDIS)
