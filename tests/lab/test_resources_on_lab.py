@@ -142,6 +142,24 @@ def test_leak_fails_memory_usage_and_growth(tmp_path, fault, heal):
 
 
 @pytest.mark.lab_fault
+def test_a_leak_that_began_after_the_last_daily_run_fails_the_next_one(tmp_path, fault, heal):
+    """5 MB/s, 30 s in (about 70 % of the limit, under the 80 % of container-memory-usage): the daily run sees it
+    from the previous run's sample, with no wait of its own."""
+    inv, selection = inventory(tmp_path), "features-engine and engine_memory_growth_between_runs"
+    check = "test_engine_memory_growth_between_runs[features-engine]"
+    assert run(tmp_path, "daily", selection, inv).outcomes == {check: "skipped"}  # the first run is the reference
+    fault("leak", "features", "--mb-per-s", "5", "--max-mb", "190")
+    time.sleep(30)
+    after = run(tmp_path, "daily", f"features-engine and (engine_memory_growth_between_runs or "
+                                   "container_memory_usage)", inv)
+    assert_failed_exactly(after, {check})
+    assert "MB/min" in after.messages[check] and "since the previous run" in after.messages[check]
+    heal()
+    run(tmp_path, "daily", selection, inv)  # the reference after the heal
+    assert_failed_exactly(run(tmp_path, "daily", selection, inv), set())
+
+
+@pytest.mark.lab_fault
 def test_cpu_burn_fails_cpu_usage(tmp_path, fault, heal):
     inv = inventory(tmp_path)
     name = "nautilus-factor-engine"
