@@ -17,7 +17,7 @@ from fixtures.spec import DAILY, WEEKLY, check
 from observation.errors import Unobservable
 from observation.inventory import Inventory
 from observation.maintenance import sample_backups
-from observation.prometheus import down_targets, instance_port
+from observation.prometheus import FORMAT_MISMATCH_FIX, down_targets, instance_port
 from observation.targets import in_containers
 
 from .guide import BEST_PRACTICES, DAILY_MAINTENANCE, LOG_MANAGEMENT
@@ -174,7 +174,14 @@ def test_prometheus_targets_up(prometheus, prometheus_targets, inventory, mainte
         verdict.advise("check Prometheus's scrape_configs")
     verdict.expect(bool(active), expected=f"active scrape targets in {prometheus.url}/api/v1/targets",
                    seen="none: Prometheus scrapes nothing")
-    if down:
+    # A target that answers in JSON is running: starting it would change nothing, the format is the fix.
+    mismatched = [d for d in down if d.format_mismatch]
+    if mismatched:
+        others = len(down) - len(mismatched)
+        verdict.advise(f"{FORMAT_MISMATCH_FIX} ({', '.join(d.instance for d in mismatched)})"
+                       + (f"; for the other {others}: start the engine behind each target, or correct the scrape "
+                          "config" if others else ""))
+    elif down:
         verdict.advise("start the engine behind each target, or correct the scrape config")
     verdict.expect(not down, expected=f"all {len(active)} active targets up",
                    seen=f"{len(down)} not up: " + "; ".join(d.line() for d in down))

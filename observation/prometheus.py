@@ -55,6 +55,14 @@ class Prometheus:
         return data if isinstance(data, Unobserved) else data.get("result") or []
 
 
+# How Prometheus says a target answered in a format other than its own: its text parser meets a JSON body's `{`
+# (Prometheus 2: `"INVALID" is not a valid start token`), or it refuses the content type (Prometheus 3:
+# `received unsupported Content-Type "application/json"`). The target answers; it is no engine to start.
+FORMAT_MISMATCH = re.compile(r'"INVALID" is not a valid start token|unsupported Content-Type', re.IGNORECASE)
+FORMAT_MISMATCH_FIX = ("metrics format mismatch: Prometheus expects its text format, the engine serves JSON; "
+                       "set metrics.format or the scrape config")
+
+
 @dataclass(frozen=True)
 class DownTarget:
     job: str
@@ -62,8 +70,20 @@ class DownTarget:
     health: str
     last_error: str
 
+    @property
+    def format_mismatch(self) -> bool:
+        """Scraped, answered, and unreadable to Prometheus: a JSON body where its text format was expected.
+
+        >>> DownTarget("e", "a:1", "down", '"INVALID" is not a valid start token').format_mismatch
+        True
+        >>> DownTarget("e", "a:1", "down", "connection refused").format_mismatch
+        False
+        """
+        return bool(FORMAT_MISMATCH.search(self.last_error))
+
     def line(self) -> str:
-        return f"{self.job}/{self.instance}: {self.health}" + (f" ({self.last_error})" if self.last_error else "")
+        what = "metrics format mismatch: " if self.format_mismatch else ""
+        return f"{self.job}/{self.instance}: {self.health}" + (f" ({what}{self.last_error})" if self.last_error else "")
 
 
 def down_targets(targets: list[dict]) -> list[DownTarget]:

@@ -6,8 +6,10 @@ import gzip
 import json
 import os
 import re
+import threading
 import time
 from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import testinfra
@@ -268,6 +270,68 @@ def test_unreachable_prometheus_cannot_be_observed():
     assert isinstance(answer, Unobserved) and "connection refused" in answer.reason
     with pytest.raises(Unobservable, match="connection refused"):
         run(checks.test_prometheus_targets_up, PROM, answer, INVENTORY, {}, NO_CONTAINERS)
+
+
+# /api/v1/targets as Prometheus 2 answers it for an engine serving JSON at /metrics (the shape of its HTTP API;
+# the lastError is the one seen on a deployment of the platform's engines): the target answered, its body is
+# not Prometheus' text format. Beside it, a risk engine that is really down.
+TARGETS_ANSWER = json.dumps({"status": "success", "data": {"droppedTargets": [], "activeTargets": [
+    {"discoveredLabels": {"__address__": "analytics-engine:8100", "__metrics_path__": "/metrics",
+                          "__scheme__": "http", "job": "nautilus-engines"},
+     "labels": {"instance": "analytics-engine:8100", "job": "nautilus-engines"}, "scrapePool": "nautilus-engines",
+     "scrapeUrl": "http://analytics-engine:8100/metrics", "globalUrl": "http://analytics-engine:8100/metrics",
+     "lastError": "\"INVALID\" is not a valid start token", "lastScrape": "2026-12-01T09:14:03.512Z",
+     "lastScrapeDuration": 0.004, "health": "down", "scrapeInterval": "15s", "scrapeTimeout": "10s"},
+    {"discoveredLabels": {"__address__": "prometheus:9090", "job": "prometheus"},
+     "labels": {"instance": "prometheus:9090", "job": "prometheus"}, "scrapePool": "prometheus",
+     "scrapeUrl": "http://prometheus:9090/metrics", "globalUrl": "http://prometheus:9090/metrics", "lastError": "",
+     "lastScrape": "2026-12-01T09:14:05.001Z", "lastScrapeDuration": 0.006, "health": "up",
+     "scrapeInterval": "15s", "scrapeTimeout": "10s"}]}})
+RISK_DOWN = {"labels": {"job": "nautilus-engines", "instance": "risk-engine:8200"}, "health": "down",
+             "lastError": 'Get "http://risk-engine:8200/metrics": dial tcp 172.18.0.6:8200: connect: connection refused'}
+
+
+@pytest.fixture
+def recorded_prometheus():
+    """A loopback server answering /api/v1/targets with TARGETS_ANSWER, read through the suite's own client."""
+    class Answer(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = TARGETS_ANSWER.encode()
+            self.send_response(200 if self.path.startswith("/api/v1/targets") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield Prometheus(f"http://127.0.0.1:{server.server_port}", 2, 2)
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_engine_serving_json_metrics_is_a_format_mismatch_not_an_engine_to_start(recorded_prometheus):
+    active = recorded_prometheus.targets()
+    finding, fix = failing(checks.test_prometheus_targets_up, recorded_prometheus, active, INVENTORY, {},
+                           NO_CONTAINERS)
+    assert ('saw 1 not up: nautilus-engines/analytics-engine:8100: down (metrics format mismatch: "INVALID" is not a '
+            'valid start token)') in finding
+    assert fix == ("metrics format mismatch: Prometheus expects its text format, the engine serves JSON; set "
+                   "metrics.format or the scrape config (analytics-engine:8100)")
+    assert "start" not in fix.replace("start token", "")  # no engine to start: it answers
+    # Beside an engine that is really down, each gets its own fix.
+    _, both = failing(checks.test_prometheus_targets_up, recorded_prometheus, [*active, RISK_DOWN], INVENTORY, {},
+                      NO_CONTAINERS)
+    assert both.endswith("(analytics-engine:8100); for the other 1: start the engine behind each target, or "
+                         "correct the scrape config")
+
+
+def test_prometheus_3_refusing_the_content_type_is_a_format_mismatch_too():
+    refused = {**RISK_DOWN, "lastError": 'received unsupported Content-Type "application/json" and no '
+                                         "fallback_scrape_protocol specified for target"}
+    assert [d.format_mismatch for d in down_targets([refused, RISK_DOWN])] == [True, False]
 
 
 def test_prometheus_helpers():
