@@ -57,8 +57,19 @@ def extract(markdown: str, heading: str) -> str:
 
 
 def extract_all(path: Path) -> dict[str, str]:
-    text = path.read_text()
-    return {key: extract(text, heading) for key, heading in SCRIPTS.items()}
+    """Both scripts, each a bash script as the benchmark runs it; a guide that is missing, lost a heading or
+    its block, or holds something else there is refused in one line.
+
+    The headings are checked against checks/guide_sections.txt by a unit test, which never needs the guide."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GuideError(f"cannot read the guide {path} ({getattr(exc, 'strerror', None) or exc})") from None
+    scripts = {key: extract(text, heading) for key, heading in SCRIPTS.items()}
+    for key, script in scripts.items():
+        if not script.startswith("#!/bin/bash"):
+            raise GuideError(f"the block under {SCRIPTS[key]!r} in {path} is no bash script (no #!/bin/bash line)")
+    return scripts
 
 
 # -- counting -----------------------------------------------------------------

@@ -357,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
         import psutil  # noqa: F401
     except ImportError:
         sys.exit("bench needs psutil: .venv/bin/pip install psutil")
+    if not args.no_guide:
+        try:  # before anything runs: a guide that cannot be used fails the benchmark at once, in one line
+            guide.extract_all(Path(args.guide))
+        except guide.GuideError as exc:
+            sys.exit(f"bench: {exc}; give --guide PATH, or --no-guide")
     bench = Bench(args)
     print(f"logs, reports and runs-so-far.json: {bench.work}", flush=True)
     started = time.time()
