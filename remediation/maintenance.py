@@ -12,10 +12,12 @@ three act only on the platform's own objects, so they ask nothing (and
   after its .gz is on disk and verified) and deletes expired *.log/*.log.gz;
   never a symlink, never a subfolder, never the backup folder;
 - docker-cleanup removes stopped containers that are not the platform's (their
-  volumes kept) and untagged images no remaining container uses; never a
-  platform container, never a volume, never build cache in use. What it removes
-  may be another team's (a stopped job kept for its logs), so its plan names
-  each with its owner labels and --apply asks for the Docker host's name.
+  volumes kept), untagged images no remaining container uses, and the platform's
+  own networks that no container uses (of its compose project or named like it;
+  never Docker's bridge, host or none); never a platform container, never a
+  volume, never build cache in use. What it removes may be another team's (a
+  stopped job kept for its logs), so its plan names each with its owner labels
+  and --apply asks for the Docker host's name.
 
 Each picks its work with the code the matching check judges with, so what the
 check flags is what the helper fixes (`pytest --remediate` relies on it).
@@ -442,6 +444,66 @@ def cleanup_work(df: dict, platform: set[str], project: str) -> CleanupWork:
     return CleanupWork(removable, images, sorted(_container_name(c) for c in stopped if is_platform(c)))
 
 
+DOCKER_NETWORKS = ("bridge", "host", "none")  # Docker's own networks: never removed
+
+
+def _network_name(network: dict) -> str:
+    return network.get("Name") or network.get("Id", "?")[:12]
+
+
+def is_platform_network(network: dict, project: str) -> bool:
+    """A network of the platform's compose project (its label) or named like the platform's (`nautilus_*`,
+    `nautilus-*`); never one of Docker's own.
+
+    >>> is_platform_network({"Name": "nautilus_default"}, "nautilus"), is_platform_network({"Name": "bridge"}, "nautilus")
+    (True, False)
+    >>> is_platform_network({"Name": "x", "Labels": {"com.docker.compose.project": "nautilus"}}, "nautilus")
+    True
+    >>> is_platform_network({"Name": "batch_default", "Labels": {"com.docker.compose.project": "batch"}}, "nautilus")
+    False
+    """
+    name, labels = _network_name(network), network.get("Labels") or {}
+    if name in DOCKER_NETWORKS or network.get("Driver") in ("host", "null"):
+        return False
+    return labels.get(COMPOSE_OWNER[0]) == project or name.startswith((project + "_", project + "-"))
+
+
+def networks_named(containers: list[dict]) -> set[str]:
+    """The networks these containers are configured on, running or stopped (a stopped one needs its network to
+    start again), from their `docker system df` / `docker ps -a` summaries."""
+    return {name for c in containers for name in ((c.get("NetworkSettings") or {}).get("Networks") or {})}
+
+
+def unused_networks(networks: list[dict], staying: list[dict], project: str) -> list[dict]:
+    """The platform's networks no container uses: none attached (`Containers` of `docker network inspect`, which
+    `docker network ls` leaves empty) and none of the containers that stay configured on it.
+
+    >>> nets = [{"Name": "nautilus_default", "Containers": {}}, {"Name": "nautilus_nautilus-network",
+    ...          "Containers": {"ab12": {"Name": "nautilus-risk-engine"}}}, {"Name": "nautilus_old", "Containers": {}},
+    ...         {"Name": "bridge", "Containers": {}}, {"Name": "other_default", "Containers": {}}]
+    >>> stopped = [{"Names": ["/nautilus-ml-engine"], "NetworkSettings": {"Networks": {"nautilus_old": {}}}}]
+    >>> [n["Name"] for n in unused_networks(nets, stopped, "nautilus")]
+    ['nautilus_default']
+    """
+    named = networks_named(staying)
+    return sorted((n for n in networks if is_platform_network(n, project) and not n.get("Containers")
+                   and _network_name(n) not in named), key=_network_name)
+
+
+def platform_networks(docker, project: str) -> list[dict]:
+    """The platform's networks, each as `docker network inspect` shows it (with the containers attached)."""
+    found = []
+    for summary in docker._call("list networks", None, docker.api.networks) or []:
+        if not is_platform_network(summary, project):
+            continue
+        try:
+            found.append(docker._call(f"inspect network {_network_name(summary)}", None, docker.api.inspect_network,
+                                      summary["Id"]))
+        except Unobservable:  # removed meanwhile, or refused: not ours to act on this time
+            continue
+    return found
+
+
 def _image_bytes(image: dict) -> int:
     size, shared = image.get("Size", 0) or 0, image.get("SharedSize", 0) or 0
     return max(size - max(shared, 0), 0)
@@ -459,6 +521,10 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
     docker = ctx.docker()
     df = docker.disk_usage()
     work = cleanup_work(df, set(platform_containers(inventory)), inventory.compose_project)
+    going = {c.get("Id") for c in work.containers}
+    staying = [c for c in df.get("Containers") or [] if c.get("Id") not in going]
+    networks = unused_networks(platform_networks(docker, inventory.compose_project), staying,
+                               inventory.compose_project)
     cache = reclaimable(df).build_cache
     freed = sum(c.get("SizeRw") or 0 for c in work.containers) + sum(_image_bytes(i) for i in work.images)
     ctx.say(f"Docker host {docker.host.name!r}: reclaimable as docker-disk-reclaimable counts it: {_figure(df)}")
@@ -471,6 +537,9 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
             for c in work.containers]
     plan += [f"remove untagged image {i.get('Id', '')[:19]} ({_human(_image_bytes(i))}; {owner_labels(i)}), used "
              "by no container (docker image rm, never -f)" for i in work.images]
+    plan += [f"remove unused network {_network_name(n)} ({n.get('Driver') or '?'} driver; the platform's by "
+             f"{'its compose label' if (n.get('Labels') or {}).get(COMPOSE_OWNER[0]) else 'its name'}, no container "
+             "attached or configured on it) (docker network rm)" for n in networks]
     plan += ["prune build cache not in use (docker builder prune: Docker keeps cache in use), never volumes",
              "read docker system df again and show the reclaimable figure after",
              f"append the outcome to the audit log {ctx.audit_path}"]
@@ -478,7 +547,7 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
     if not apply:
         return dry_run(ctx, f"docker-cleanup on Docker host {host!r}", numbered(plan),
                        f" (you will be asked to type the Docker host name, {host}; --yes confirms)")
-    removed, kept = [], []
+    removed, kept, kept_containers = [], [], []
 
     def act(bundle) -> tuple[str, int]:
         for c in work.containers:
@@ -491,6 +560,7 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
                 removed.append(f"{name} (already gone)")
             except Unobservable as exc:  # started meanwhile, or refused: kept
                 kept.append(f"{name}: {exc}")
+                kept_containers.append(c)
         for image in work.images:
             short = image.get("Id", "")[:19]
             try:
@@ -498,6 +568,18 @@ def docker_cleanup(ctx: Context, argument: str | None, apply: bool) -> int:
                 removed.append(short)
             except Unobservable as exc:  # used by a container created meanwhile, or a parent of another image
                 kept.append(f"{short}: {exc}")
+        # A container that could not be removed still needs its networks.
+        still_named = networks_named([c for c in work.containers if c in kept_containers])
+        for network in networks:
+            name = _network_name(network)
+            if name in still_named:
+                kept.append(f"{name}: a container kept above is configured on it")
+                continue
+            try:
+                docker._call(f"remove network {name}", None, docker.api.remove_network, network["Id"])
+                removed.append(f"network {name}")
+            except Unobservable as exc:  # a container joined it meanwhile: Docker refuses, it stays
+                kept.append(f"{name}: {exc}")
         pruned = docker._call("prune the build cache", None, docker.api.prune_builds) or {}
         after = docker.disk_usage()
         return (f"removed {len(removed)} ({', '.join(removed) or '-'}); build cache pruned "

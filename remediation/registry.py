@@ -199,10 +199,12 @@ HELPERS: dict[str, Helper] = {h.name: h for h in (
        "gzips old *.log (the log goes only once its .gz verifies), deletes expired *.log/*.log.gz" + _AUDIT,
        "rotate-logs", "remediation.maintenance:rotate_logs", unattended=True),
     _h("docker-cleanup", "remove stopped non-platform containers and untagged unused images, each listed with its "
-       "owner labels (asks: they may be another team's; never volumes, never platform containers)", "unconfined",
-       None, "docker system df (containers, images, build cache, their owner labels)",
-       "removes stopped non-platform containers and untagged unused images, prunes unused build cache; never "
-       "volumes" + _AUDIT, "docker-cleanup", "remediation.maintenance:docker_cleanup"),
+       "owner labels, and the platform's unused networks (asks: they may be another team's; never volumes, never "
+       "platform containers)", "unconfined",
+       None, "docker system df (containers, images, build cache, their owner labels), the platform's networks",
+       "removes stopped non-platform containers, untagged unused images and the platform's networks no container "
+       "uses, prunes unused build cache; never volumes, never bridge/host/none" + _AUDIT, "docker-cleanup",
+       "remediation.maintenance:docker_cleanup"),
 )}
 
 

@@ -9,11 +9,13 @@ import os
 import time
 from pathlib import Path
 
+import docker
 import pytest
 
 from fixtures.judgement import helper_fix
 from fixtures.remediate import Failed, exit_status, plan
-from observation.inventory import load_inventory
+from observation.docker_api import Docker
+from observation.inventory import DockerHost, load_inventory
 from observation.maintenance import sample_log_rotation
 from observation.postgres_stats import PostgresStats
 from remediation import maintenance
@@ -140,10 +142,18 @@ def test_rotate_logs_refuses_a_log_dir_inside_the_backups(tmp_path):
 # -- docker-cleanup ----------------------------------------------------------------------------------
 
 def summary(name: str, state: str, image: str, size: int = 1000, project: str | None = None,
-            labels: dict | None = None) -> dict:
+            labels: dict | None = None, networks: tuple[str, ...] = ()) -> dict:
     return {"Id": f"id-{name}", "Names": [f"/{name}"], "State": state, "ImageID": image, "Image": image,
             "SizeRw": size, "Labels": {**({"com.docker.compose.project": project} if project else {}),
-                                       **(labels or {})}}
+                                       **(labels or {})},
+            "NetworkSettings": {"Networks": {n: {"NetworkID": f"net-{n}"} for n in networks}}}
+
+
+def network(name: str, driver: str = "bridge", project: str | None = None, attached: tuple[str, ...] = ()) -> dict:
+    """A network as `docker network inspect` shows it: `Containers` holds the running containers attached."""
+    return {"Name": name, "Id": f"net-{name}", "Driver": driver, "Scope": "local",
+            "Labels": {"com.docker.compose.project": project} if project else {},
+            "Containers": {f"id-{c}": {"Name": c} for c in attached}}
 
 
 OLD_JOB_LABELS = {"com.docker.compose.service": "nightly", "com.docker.compose.project": "batch",
@@ -158,11 +168,13 @@ class FakeDockerAPI:
         self.changes: list[tuple] = []
         self.df_data = {
             "LayersSize": 10_000,
-            "Containers": [summary("nautilus-risk-engine", "exited", "sha256:platform"),       # inventory's
+            "Containers": [summary("nautilus-risk-engine", "exited", "sha256:platform",       # inventory's
+                                   networks=("nautilus_nautilus-network",)),
                            summary("lab-oneoff", "exited", "sha256:platform", project="nautilus"),  # compose project
                            summary("nautilus-leftover", "exited", "sha256:platform"),       # named like the platform
-                           summary("old-job", "exited", "sha256:only-old-job", 5000, labels=OLD_JOB_LABELS),
-                           summary("app", "running", "sha256:used-by-app")],
+                           summary("old-job", "exited", "sha256:only-old-job", 5000, labels=OLD_JOB_LABELS,
+                                   networks=("batch_default", "nautilus_scratch")),
+                           summary("app", "running", "sha256:used-by-app", networks=("nautilus_busy",))],
             "Images": [{"Id": "sha256:platform", "RepoTags": ["nautilus-lab-base:latest"], "Size": 4000,
                         "SharedSize": 0, "Containers": 3},
                        {"Id": "sha256:only-old-job", "RepoTags": ["<none>:<none>"], "Size": 2000, "SharedSize": 0,
@@ -174,9 +186,29 @@ class FakeDockerAPI:
                         "Containers": 0}],
             "BuildCache": [{"Size": 300, "InUse": False, "Shared": False}],
             "Volumes": [{"Name": "nautilus_postgres-data", "UsageData": {"Size": 9000, "RefCount": 0}}]}
+        self.network_data = [
+            network("bridge"), network("host", "host"), network("none", "null"),  # Docker's own: never
+            network("nautilus_nautilus-network", project="nautilus"),  # a stopped platform engine is configured on it
+            network("nautilus_busy", attached=("app",)),  # a running container is attached
+            network("nautilus_default", project="nautilus"),  # unused: removed
+            network("renamed", project="nautilus"),  # the compose project's by its label, unused: removed
+            network("nautilus_scratch"),  # only the removed old-job was on it: removed after it
+            network("batch_default", project="batch")]  # another project's: never
 
     def ping(self):
         return True
+
+    def networks(self, **kwargs):  # as `docker network ls`: no containers listed, whatever is attached
+        return [{**n, "Containers": {}} for n in json.loads(json.dumps(self.network_data))]
+
+    def inspect_network(self, net_id, **kwargs):
+        return next(json.loads(json.dumps(n)) for n in self.network_data if n["Id"] == net_id)
+
+    def remove_network(self, net_id):
+        found = next(n for n in self.network_data if n["Id"] == net_id)
+        assert found["Name"] not in ("bridge", "host", "none") and not found["Containers"], "in use or Docker's own"
+        self.changes.append(("remove_network", found["Name"]))
+        self.network_data.remove(found)
 
     def df(self):
         return json.loads(json.dumps(self.df_data))
@@ -240,6 +272,56 @@ def test_docker_cleanup_plan_names_each_object_with_its_owner_labels(tmp_path):
     assert api.changes == []
 
 
+def test_only_the_platforms_unused_networks_are_selected():
+    api = FakeDockerAPI()
+    inspected = [api.inspect_network(n["Id"]) for n in api.networks()]
+    old_job = [c for c in api.df_data["Containers"] if c["Names"] == ["/old-job"]]
+    staying = [c for c in api.df_data["Containers"] if c not in old_job]
+    assert [n["Name"] for n in maintenance.unused_networks(inspected, staying, "nautilus")] == [
+        "nautilus_default", "nautilus_scratch", "renamed"]
+    # With old-job staying, the network it is configured on stays too.
+    assert "nautilus_scratch" not in [n["Name"] for n in maintenance.unused_networks(
+        inspected, api.df_data["Containers"], "nautilus")]
+    # `docker network ls` lists no containers: read alone it would call the busy network unused; the inspect does not.
+    assert "nautilus_busy" in [n["Name"] for n in maintenance.unused_networks(api.networks(), [], "nautilus")]
+    assert "nautilus_busy" not in [n["Name"] for n in maintenance.unused_networks(inspected, [], "nautilus")]
+    assert [n["Name"] for n in maintenance.platform_networks(Docker(api, DockerHost()), "nautilus")] == [
+        "nautilus_nautilus-network", "nautilus_busy", "nautilus_default", "renamed", "nautilus_scratch"]
+    for own in ("bridge", "host", "none"):
+        assert not maintenance.is_platform_network(network(own, project="nautilus"), "nautilus")
+
+
+def test_docker_cleanup_dry_run_lists_the_unused_networks_and_removes_none(tmp_path):
+    api = FakeDockerAPI()
+    ctx, said = context(tmp_path)
+    ctx.docker_factory = lambda host: api
+    assert maintenance.docker_cleanup(ctx, None, apply=False) == 0
+    plan = [line for line in said if "network" in line and line[:1].isdigit()]
+    assert plan == [
+        "4. remove unused network nautilus_default (bridge driver; the platform's by its compose label, no container "
+        "attached or configured on it) (docker network rm)",
+        "5. remove unused network nautilus_scratch (bridge driver; the platform's by its name, no container attached "
+        "or configured on it) (docker network rm)",
+        "6. remove unused network renamed (bridge driver; the platform's by its compose label, no container attached "
+        "or configured on it) (docker network rm)"]
+    assert api.changes == [] and len(api.network_data) == 9
+
+
+def test_docker_cleanup_keeps_the_network_of_a_container_it_could_not_remove(tmp_path):
+    api = FakeDockerAPI()
+
+    def refuse(container, **kwargs):
+        raise docker.errors.APIError("conflict", response=None, explanation="container is running")
+    api.remove_container = refuse
+    ctx, said = context(tmp_path)
+    ctx.docker_factory = lambda host: api
+    ctx.confirm = lambda word, plan: None
+    assert maintenance.docker_cleanup(ctx, None, apply=True) == 1
+    assert ("remove_network", "nautilus_default") in api.changes
+    assert ("remove_network", "nautilus_scratch") not in api.changes
+    assert "nautilus_scratch: a container kept above is configured on it" in "\n".join(said)
+
+
 def test_owner_labels_are_bounded_and_redacted_through_say(tmp_path):
     many = {f"team.{i}": "x" * 100 for i in range(9)}
     shown = maintenance.owner_labels({"Labels": many})
@@ -270,7 +352,8 @@ def test_docker_cleanup_apply_asks_and_never_touches_platform_containers_or_volu
     assert plan[1].startswith("1. remove stopped container old-job (exited, image sha256:only-old-job, 4.9 KB; "
                               "owner labels: com.docker.compose.project=batch")
     assert api.changes == [("remove_container", "id-old-job"), ("remove_image", "sha256:only-old-job"),
-                           ("remove_image", "sha256:dangling"), ("prune_builds",)]
+                           ("remove_image", "sha256:dangling"), ("remove_network", "nautilus_default"),
+                           ("remove_network", "nautilus_scratch"), ("remove_network", "renamed"), ("prune_builds",)]
     assert {c["Names"][0] for c in api.df_data["Containers"]} == {
         "/nautilus-risk-engine", "/lab-oneoff", "/nautilus-leftover", "/app"}
     assert api.df_data["Volumes"][0]["Name"] == "nautilus_postgres-data"
@@ -449,7 +532,8 @@ def test_docker_cleanup_apply_with_yes_acts(tmp_path):
     code, out, err, calls = run_cleanup(tmp_path, "--yes")
     assert (code, err) == (0, "")
     assert calls == ["local", ("remove_container", "id-old-job"), ("remove_image", "sha256:only-old-job"),
-                     ("remove_image", "sha256:dangling"), ("prune_builds",)]
+                     ("remove_image", "sha256:dangling"), ("remove_network", "nautilus_default"),
+                     ("remove_network", "nautilus_scratch"), ("remove_network", "renamed"), ("prune_builds",)]
     assert audit_lines(tmp_path)[-1]["helper"] == "docker-cleanup"
 
 
