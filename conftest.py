@@ -11,6 +11,7 @@ pytest_plugins = [
     "fixtures.database_samples",
     "fixtures.log_samples",
     "fixtures.process_samples",
+    "fixtures.churn_samples",
     "fixtures.rerun",
     "fixtures.remediate",
     "fixtures.gate",

@@ -138,3 +138,20 @@ def test_redis_commandstats(redis_sample, inventory, verdict):
                    seen="; ".join(f"{name}: {error_pct(s):g} % ({s['failed_calls']} failed, {s['rejected_calls']} "
                                   f"rejected of {s['calls'] + s['rejected_calls']})" for name, s in failing[:5])
                         + f" {window(sample.info)}")
+
+
+@check("redis-connection-churn", "Clients reuse their Redis connections: few new connections a second",
+       tiers=DAILY, severity="normal", guide=FULL_HEALTH,
+       needs=("redis-ping",))
+def test_redis_connection_churn(redis_churn, inventory, verdict):
+    churn = verdict.observed(redis_churn)
+    limit = inventory.thresholds.redis_connections_per_s_max
+    verdict.measured("new_connections_per_s", churn.per_second)
+    verdict.evidence("total_connections_received", {"start": churn.first, "end": churn.second,
+                                                    "seconds": round(churn.seconds, 1)})
+    if churn.per_second > limit:
+        verdict.advise("find the client opening a connection per command (CLIENT LIST: many short-lived clients of one "
+                       "address or name, low age) and give it a connection pool; the bus checks name each engine's "
+                       "connections")
+    verdict.expect(churn.per_second <= limit, expected=f"at most {limit:g} new connections a second",
+                   seen=f"{churn.new_connections} new connections in {churn.seconds:.1f} s ({churn.per_second:g}/s)")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,3 +174,53 @@ def look(engine: Engine, inventory: Inventory) -> ProcessFacts:
             elif conn.raddr and any(conn.raddr.port == port and _same_ip(conn.raddr.ip, ip) for ip, port in redis):
                 addresses.add(local_address(conn.laddr.ip, conn.laddr.port))
     return ProcessFacts(pid, how, name, status, cmdline, tuple(sorted(listening)), frozenset(addresses), rss)
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """Memory and CPU of an engine's process with its children, as docker stats gives a container's."""
+
+    rss_bytes: int
+    limit_bytes: int
+    limit_source: str  # "cgroup memory.max" or "host memory": what the share is of
+    cpu_pct: float  # 100 % is one core, as in docker stats
+
+    @property
+    def memory_pct(self) -> float:
+        return round(100 * self.rss_bytes / self.limit_bytes, 1) if self.limit_bytes else 0.0
+
+
+def memory_limit(pid: int) -> tuple[int, str]:
+    """The memory the process may use: its cgroup's memory.max (v2) when set, else the host's memory."""
+    try:
+        for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+            if line.startswith("0::"):
+                raw = (Path("/sys/fs/cgroup") / line[3:].lstrip("/") / "memory.max").read_text().strip()
+                if raw.isdigit():
+                    return int(raw), "cgroup memory.max"
+    except OSError:
+        pass
+    return psutil.virtual_memory().total, "host memory"
+
+
+def usage(facts: ProcessFacts, interval_s: float = 1.0) -> ProcessUsage:
+    """RSS and CPU of the process and its children over `interval_s`; Unobservable when it is gone."""
+    try:
+        process = psutil.Process(facts.pid)
+        family = [process] + process.children(recursive=True)
+        for member in family:
+            member.cpu_percent(None)
+        time.sleep(interval_s)
+        cpu = rss = 0.0
+        for member in family:
+            try:
+                cpu += member.cpu_percent(None)
+                rss += member.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue  # a child that ended in between
+    except psutil.NoSuchProcess:
+        raise Unobservable(f"pid {facts.pid} ({facts.how}) ended while it was measured") from None
+    except psutil.AccessDenied:
+        raise Unobservable(f"pid {facts.pid} cannot be read by the suite's user") from None
+    limit, source = memory_limit(facts.pid)
+    return ProcessUsage(int(rss), limit, source, round(cpu, 1))

@@ -157,11 +157,14 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
               **{s.name: s.container for s in inventory.services.values() if s.port == port}}
     if owners:
         ctx.say(f"the inventory gives port {port} to {', '.join(owners)}")
-    try:
-        published = publishers(ctx, target.host, port)
-    except FAILURES as exc:
-        published = []
-        ctx.say(f"containers: not checked ({exc})")
+    published = []
+    if inventory.host(target.host).docker:  # docker: false on the host: no Docker to ask
+        try:
+            published = publishers(ctx, target.host, port)
+        except FAILURES as exc:
+            ctx.say(f"containers: not checked ({exc})")
+    # An engine that is a plain process is diagnosed as one, never through Docker.
+    process_owners = {f"{e.name}-engine": e.name for e in inventory.engines.values() if e.port == port and not e.docker}
     for line in published:
         ctx.say(f"port {port} is published by container {line}")
     sockets, found = holders(port)
@@ -175,7 +178,9 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
                 "to this user (run as root to see it)")
     if not sockets and not published:
         ctx.say(f"nothing listens on port {port} and no container publishes it: the port is free"
-                + "".join(f"; {owner} is not serving: {ctx.command('diagnose-startup', container)}"
+                + "".join(f"; {owner} is not serving: " + (ctx.command('diagnose-process', process_owners[owner])
+                                                            if owner in process_owners else
+                                                            ctx.command('diagnose-startup', container))
                           for owner, container in owners.items() if container))
     ctx.say(f"nothing was killed: this helper never runs the guide's `lsof -ti:{port} | xargs kill -9`, which kills "
             "whatever holds the port without knowing what it is")

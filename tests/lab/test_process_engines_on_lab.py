@@ -107,3 +107,56 @@ def helper(name: str, engine: str, inventory: Path, *extra: str) -> subprocess.C
     return subprocess.run([sys.executable, "-m", "remediation", name, engine, f"--inventory={inventory}", *extra],
                           cwd=ROOT, text=True, capture_output=True, timeout=120,
                           env={**os.environ, "NAUTILUS_AUDIT_LOG": str(inventory.parent / "audit.log")})
+
+
+def test_an_error_burst_in_a_process_engines_log_file_fails_its_log_checks(tmp_path, healed):
+    inventory = process_inventory(tmp_path)
+    selection = "process-log"
+    assert checks(tmp_path, inventory, selection).failed == set()
+    processes.fault(GAMMA, "error-burst", count=30)  # "upstream timeout": error lines that are slow lines too
+    processes.fault(BETA, "known-error", text="Database connection timeout")
+    run = checks(tmp_path, inventory, selection)
+    assert run.failed == {"test_process_log_error_rate[gamma-engine]", "test_process_log_slow_operations[gamma-engine]",
+                          "test_process_log_known_errors[beta-engine]"}, run.output[-3000:]
+    assert "saw 30" in run.messages["test_process_log_error_rate[gamma-engine]"]
+    assert "db-connection-timeout" in run.messages["test_process_log_known_errors[beta-engine]"] or \
+        "Database connection timeout" in run.messages["test_process_log_known_errors[beta-engine]"]
+    assert "diagnose-process gamma" in run.output and "docker logs" not in run.output
+    processes.heal(GAMMA)  # restarted with its log rotated, as logrotate and a restart leave it
+    processes.heal(BETA)
+    assert checks(tmp_path, inventory, selection).failed == set()
+
+
+def test_connection_churn_fails_the_churn_check(tmp_path, healed):
+    inventory = process_inventory(tmp_path)
+    selection = "redis-connection-churn"
+    assert checks(tmp_path, inventory, selection).failed == set()
+    processes.fault(ALPHA, "conn-churn", count=50)  # a new Redis connection for every read, ~20-50 a second
+    run = checks(tmp_path, inventory, selection)
+    assert run.failed == {"test_redis_connection_churn"}, run.output[-3000:]
+    assert "new connections" in run.messages["test_redis_connection_churn"]
+    processes.heal(ALPHA)
+    assert checks(tmp_path, inventory, selection).failed == set()
+
+
+def test_a_process_engines_memory_and_cpu_are_judged_as_a_containers(tmp_path, healed):
+    # Lowered bounds, stated: the lab machine has tens of GB and shares its CPUs with the suite's own tests, so a
+    # 250 MB leak is ~1 % of the host's memory and a busy loop gets a third of a core. Healthy engines use
+    # ~70 MB and ~1 % of a core, within these bounds.
+    lowered = {"memory_high_pct": 0.6, "memory_warning_pct": 0.8, "memory_critical_pct": 0.9,
+               "cpu_warning_pct": 5, "cpu_critical_pct": 15}
+    total_mb = __import__("psutil").virtual_memory().total / 2**20
+    leak_mb = total_mb * 0.012  # takes the engine past 0.8 % of the host's memory
+    inventory = process_inventory(tmp_path, lowered)
+    selection = "process-memory-usage or process-cpu-usage"
+    assert checks(tmp_path, inventory, selection).failed == set()
+    processes.fault(BETA, "cpu")
+    processes.fault(GAMMA, "leak", mb_per_s=200, max_mb=min(leak_mb, 4000))
+    time.sleep(max(3, leak_mb / 200 + 1))
+    run = checks(tmp_path, inventory, selection)
+    assert run.failed == {"test_process_cpu_usage[beta-engine]", "test_process_memory_usage[gamma-engine]"}, \
+        run.output[-3000:]
+    assert "host memory" in run.messages["test_process_memory_usage[gamma-engine]"]
+    processes.heal(BETA)
+    processes.heal(GAMMA)
+    assert checks(tmp_path, inventory, selection).failed == set()
