@@ -9,7 +9,7 @@ from __future__ import annotations
 from fixtures.spec import DAILY, EMERGENCY, check
 from observation.docker_api import container_addresses
 from observation.jsonpath import lookup
-from observation.redis_bus import engine_connections, heartbeat_age
+from observation.redis_bus import engine_connections, heartbeat_of
 
 from .guide import MESSAGEBUS
 from .test_engine_health import health_json, shown
@@ -69,15 +69,13 @@ def test_engine_bus_idle(engine, bus_view, container_states, process_states, inv
 
 
 @check("engine-heartbeat-fresh", "The engine's heartbeat in Redis is fresh", tiers=EMERGENCY, severity="critical",
-       guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: bool(engine.bus.heartbeat_key),
+       guide=MESSAGEBUS, remedy="check-messagebus",
+       applies=lambda engine: bool(engine.bus.heartbeat_key or engine.bus.heartbeat_stream),
        needs=("container-running", "container-on-platform-network", "redis-ping"))
 def test_engine_heartbeat_fresh(engine, bus_view, inventory, verdict):
-    view = verdict.observed(bus_view)
-    key = engine.bus.heartbeat_key
-    raw = view.heartbeats.get(key)
-    verdict.expect(raw is not None, expected=f"heartbeat key {key}", seen="key absent (expired: no heartbeat for a while)")
-    age = heartbeat_age(raw, view.taken_at)
-    verdict.expect(age is not None, expected=f"{key} to hold a unix time", seen=repr(raw[:40]))
-    verdict.measured("heartbeat_age_s", round(age, 1))
+    beat = heartbeat_of(engine, verdict.observed(bus_view))
+    verdict.expect(beat.age is not None, expected=f"a {beat.where}", seen=beat.missing)
+    verdict.measured("heartbeat_age_s", round(beat.age, 1))
     max_age = engine.limits(inventory.thresholds).heartbeat_max_age_s
-    verdict.expect(age <= max_age, expected=f"a heartbeat younger than {max_age:g} s", seen=f"{age:.1f} s old")
+    verdict.expect(beat.age <= max_age, expected=f"a heartbeat younger than {max_age:g} s ({beat.where})",
+                   seen=f"{beat.age:.1f} s old")

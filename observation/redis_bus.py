@@ -60,21 +60,85 @@ class BusSnapshot:
     clients: list[dict] = field(default_factory=list)
     heartbeats: dict[str, str | None] = field(default_factory=dict)
     taken_at: float = 0.0
+    # stream -> its newest entries, newest first, as XREVRANGE gives them; and Redis's own clock, which stamped them
+    streams: dict[str, list[tuple[str, dict]]] = field(default_factory=dict)
+    redis_now: float | None = None
 
 
 def bus_snapshot(client: redis.Redis, engines: list[Engine]) -> BusSnapshot:
-    """CLIENT LIST and every engine's heartbeat key, in one round trip."""
+    """CLIENT LIST, every engine's heartbeat key and the newest entries of every heartbeat stream, in one round trip."""
     keys = [e.bus.heartbeat_key for e in engines if e.bus.heartbeat_key]
+    streams: dict[str, int] = {}
+    for engine in engines:
+        if engine.bus.heartbeat_stream:
+            spec = engine.bus.heartbeat_stream
+            streams[spec.stream] = max(streams.get(spec.stream, 0), spec.scan)
     pipe = client.pipeline(transaction=False)
     pipe.client_list()
     if keys:
         pipe.mget(keys)
+    if streams:
+        pipe.time()
+        for stream, count in streams.items():
+            pipe.xrevrange(stream, count=count)
     try:
         replies = pipe.execute()
     except redis.RedisError as exc:
         raise Unobservable(f"redis: CLIENT LIST failed ({short_reason(exc)})") from None
-    return BusSnapshot(clients=replies[0], heartbeats=dict(zip(keys, replies[1] if keys else [])),
-                       taken_at=time.time())
+    rest = replies[2:] if keys else replies[1:]
+    snapshot = BusSnapshot(clients=replies[0], heartbeats=dict(zip(keys, replies[1] if keys else [])),
+                           taken_at=time.time())
+    if streams:
+        seconds, micros = rest[0]
+        snapshot.redis_now = seconds + micros / 1e6
+        snapshot.streams = dict(zip(streams, rest[1:]))
+    return snapshot
+
+
+def stream_heartbeat_age(entries: list[tuple[str, dict]], match: dict[str, str], redis_now: float) -> float | None:
+    """Seconds since the newest entry carrying every field value of `match` (its id is Redis's millisecond clock
+    when it was added); None when none of `entries` does.
+
+    >>> entries = [("1700000009000-0", {"topic": "heartbeat.ml"}), ("1700000004500-0", {"topic": "heartbeat.risk"})]
+    >>> stream_heartbeat_age(entries, {"topic": "heartbeat.risk"}, 1700000010.0)
+    5.5
+    >>> stream_heartbeat_age(entries, {"topic": "heartbeat.factor"}, 1700000010.0) is None
+    True
+    """
+    for entry_id, values in entries:
+        if all(values.get(k) == v for k, v in match.items()):
+            return round(redis_now - int(entry_id.split("-")[0]) / 1000, 3)
+    return None
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """An engine's last beat as the inventory says to find it: where, its age (None: none found), and why not."""
+
+    where: str
+    age: float | None
+    missing: str = ""
+
+
+def heartbeat_of(engine: Engine, snapshot: BusSnapshot) -> Heartbeat | None:
+    """The engine's heartbeat, from its key or its stream; None when the inventory names neither. The one reading
+    engine-heartbeat-fresh and check-messagebus share."""
+    if engine.bus.heartbeat_stream:
+        spec = engine.bus.heartbeat_stream
+        wanted = ", ".join(f"{k}={v}" for k, v in spec.match.items())
+        where = f"stream {spec.stream} entry with {wanted}"
+        entries = snapshot.streams.get(spec.stream) or []
+        age = stream_heartbeat_age(entries, spec.match, snapshot.redis_now or snapshot.taken_at)
+        return Heartbeat(where, age, "" if age is not None else
+                         f"none among its newest {len(entries)} entries (the stream holds no beat of this engine)")
+    if engine.bus.heartbeat_key:
+        key = engine.bus.heartbeat_key
+        raw = snapshot.heartbeats.get(key)
+        age = heartbeat_age(raw, snapshot.taken_at)
+        missing = ("key absent (expired: no heartbeat for a while)" if raw is None else
+                   f"unreadable value {raw[:40]!r} (it should hold a unix time)" if age is None else "")
+        return Heartbeat(f"heartbeat key {key}", age, missing)
+    return None
 
 
 def engine_connections(engine: Engine, clients: list[dict], addresses: set[str],

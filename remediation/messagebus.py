@@ -23,7 +23,7 @@ from observation.redis_bus import (
     bus_snapshot,
     connect_redis,
     engine_connections,
-    heartbeat_age,
+    heartbeat_of,
 )
 from observation.targets import engine_url
 
@@ -79,14 +79,11 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
             ctx.say(f"idle: every such connection has sent nothing for over {limits.bus_idle_max_s:g} s: "
                     "connected but silent, so effectively off the bus")
         seen = bool(found)
-        if engine.bus.heartbeat_key:
-            raw = view["snapshot"].heartbeats.get(engine.bus.heartbeat_key)
-            age = heartbeat_age(raw, view["snapshot"].taken_at)
-            ctx.say(f"heartbeat {engine.bus.heartbeat_key}: " + (
-                "ABSENT (expired: no heartbeat for a while)" if raw is None else
-                f"unreadable value {raw[:40]!r}" if age is None else
-                f"{age:.1f} s old (limit {limits.heartbeat_max_age_s:g} s)"
-                + (" - STALE" if age > limits.heartbeat_max_age_s else "")))
+        beat = heartbeat_of(engine, view["snapshot"])  # the same reading as engine-heartbeat-fresh
+        if beat:
+            ctx.say(f"{beat.where}: " + (f"ABSENT: {beat.missing}" if beat.age is None else
+                                         f"{beat.age:.1f} s old (limit {limits.heartbeat_max_age_s:g} s)"
+                                         + (" - STALE" if beat.age > limits.heartbeat_max_age_s else "")))
     reply = health.result()
     body, error = reply.body, reply.error
     if not engine.health.reports("messagebus"):

@@ -15,7 +15,7 @@ from fixtures.verdict import Verdict
 from observation.docker_api import ContainerSnapshot
 from observation.errors import Unobservable, Unobserved
 from observation.http import HttpSample
-from observation.inventory import load_inventory
+from observation.inventory import HeartbeatStream, load_inventory
 from observation.ports import PortProbe
 from observation.redis_bus import BusSnapshot
 from observation.restart_history import Deploy
@@ -185,6 +185,35 @@ def test_stale_and_absent_heartbeats_fail():
         bus.test_engine_heartbeat_fresh(RISK_ON_BUS, bus_view(heartbeat=str(NOW - 40)), INV, verdict())
     with pytest.raises(FAILED, match="key absent"):
         bus.test_engine_heartbeat_fresh(RISK_ON_BUS, bus_view(), INV, verdict())
+
+
+RISK_BEATS_IN_A_STREAM = RISK.model_copy(update={"bus": RISK.bus.model_copy(update={
+    "heartbeat_stream": HeartbeatStream(stream="nautilus:events", match={"topic": "heartbeat.risk"})})})
+
+
+def stream_view(*entries: tuple[float, str], redis_now: float = NOW) -> BusSnapshot:
+    """Entries of a shared stream, newest first: (seconds before Redis's now, topic)."""
+    return BusSnapshot(streams={"nautilus:events": [(f"{int((redis_now - ago) * 1000)}-0", {"topic": topic})
+                                                    for ago, topic in entries]},
+                       redis_now=redis_now, taken_at=redis_now + 3600)  # the suite's clock is not the one judged
+
+
+def test_a_heartbeat_in_a_shared_stream_is_the_newest_entry_of_its_topic():
+    view = stream_view((1, "heartbeat.ml"), (4, "heartbeat.risk"), (30, "heartbeat.risk"))
+    v = verdict()
+    bus.test_engine_heartbeat_fresh(RISK_BEATS_IN_A_STREAM, view, INV, v)
+    assert ("measured:heartbeat_age_s", "4.0") in v.records
+    with pytest.raises(FAILED, match=r"a heartbeat younger than 15 s \(stream nautilus:events entry with "
+                                     r"topic=heartbeat.risk\); saw 30.0 s old"):
+        bus.test_engine_heartbeat_fresh(RISK_BEATS_IN_A_STREAM, stream_view((1, "heartbeat.ml"), (30, "heartbeat.risk")),
+                                        INV, verdict())
+    with pytest.raises(FAILED, match="none among its newest 1 entries"):
+        bus.test_engine_heartbeat_fresh(RISK_BEATS_IN_A_STREAM, stream_view((1, "heartbeat.ml")), INV, verdict())
+
+
+def test_a_stream_heartbeat_needs_a_field_to_match():
+    with pytest.raises(ValueError):
+        HeartbeatStream(stream="s", match={})
 
 
 def test_redis_down_makes_bus_checks_unobservable():
