@@ -350,3 +350,33 @@ def test_a_failing_check_on_a_process_engine_names_diagnose_process(engine_proce
     port_target = PortTarget(port, "local", "127.0.0.1", "proc-engine")
     fix = fix_for(REGISTRY["port-open"], {}, port_target, {"inventory": None}, inventory)
     assert fix.argv[:2] == ("diagnose-process", "proc")
+
+
+# -- systemd: MainPID and the journal, through stand-ins for systemctl and journalctl on PATH ---------------------
+
+def stand_in(bin_dir: Path, name: str, script: str) -> None:
+    bin_dir.mkdir(exist_ok=True)
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+
+
+def test_the_process_is_found_by_its_systemd_units_main_pid(engine_process, tmp_path, monkeypatch):
+    inventory, _, _, pid = engine_process
+    stand_in(tmp_path / "bin", "systemctl", f'[ "$5" = risk.service ] && echo {pid} || echo 0')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
+    engine = inventory.engines["proc"]
+    unit = engine.model_copy(update={"process": engine.process.model_copy(update={"pid_file": None,
+                                                                                  "systemd_unit": "risk.service"})})
+    facts = processes.look(unit, inventory)
+    assert facts.pid == pid and facts.how == "systemd unit risk.service"
+    stopped = unit.model_copy(update={"process": unit.process.model_copy(update={"systemd_unit": "gone.service"})})
+    with pytest.raises(Unobservable, match="gone.service has no main process"):
+        processes.look(stopped, inventory)
+
+
+def test_a_units_journal_is_its_log_when_no_log_file_is_named(tmp_path, monkeypatch):
+    stand_in(tmp_path / "bin", "journalctl", 'printf "ERROR one\\nERROR two\\nok\\n"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{__import__('os').environ['PATH']}")
+    scan = scan_process(process_engine(tmp_path, systemd_unit="gamma.service"), log_scan.HOURLY)
+    assert scan.count("errors") == 2
