@@ -43,13 +43,19 @@ def test_a_degraded_engine_fails_health_values_only(tmp_path, fault, heal, engin
 
 
 @pytest.mark.lab_fault
-def test_a_silent_bus_connection_is_caught_though_the_engine_claims_connected(tmp_path, fault, heal):
-    args = ("-m", "daily", "-k", "(messagebus or bus or heartbeat) and strategy", INVENTORY)
-    fault("idle-bus", "strategy")
-    time.sleep(16)  # past the heartbeat key's 15 s expiry and the lab's bus_idle_max_s (10 s)
+@pytest.mark.parametrize("engine,beat", [("strategy", "key absent"),  # its heartbeat key
+                                         ("risk", "s old")])  # its entries in the stream every engine writes
+def test_a_silent_bus_connection_is_caught_though_the_engine_claims_connected(tmp_path, fault, heal, engine, beat):
+    args = ("-m", "daily", "-k", f"(messagebus or bus or heartbeat) and {engine}", INVENTORY)
+    fault("idle-bus", engine)
+    time.sleep(16)  # past the heartbeat key's 15 s expiry, the lab's 15 s beat age and its bus_idle_max_s (10 s)
     run = run_checks(tmp_path, *args)
     # The engine still says messagebus_connected: true; Redis shows a silent connection and no heartbeat.
-    assert failed_names(run) == {"test_engine_bus_idle[strategy-engine]", "test_engine_heartbeat_fresh[strategy-engine]"}
-    assert "connected but silent" in run.messages["test_engine_bus_idle[strategy-engine]"]
+    assert failed_names(run) == {f"test_engine_bus_idle[{engine}-engine]", f"test_engine_heartbeat_fresh[{engine}-engine]"}
+    assert "connected but silent" in run.messages[f"test_engine_bus_idle[{engine}-engine]"]
+    assert beat in run.messages[f"test_engine_heartbeat_fresh[{engine}-engine]"]
+    if engine == "risk":
+        assert "stream nautilus:messagebus entry with engine=risk, kind=heartbeat" in \
+            run.messages["test_engine_heartbeat_fresh[risk-engine]"]
     heal()
     assert failed_names(run_checks(tmp_path, *args)) == set()

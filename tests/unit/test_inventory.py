@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from observation.inventory import (BusEvidence, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
+from observation.inventory import (BusEvidence, HeartbeatStream, DockerHost, Endpoint, Engine, HealthFields, Inventory, InventoryError,
                                 MetricsSpec, Secrets, Thresholds, load_inventory, resolve_secret)
 from observation.redact import redact
 from observation.errors import Unobservable
@@ -126,8 +126,12 @@ def test_lab_inventory_keeps_the_guides_topology_without_grafana():
         {name: (port, f"nautilus-{name}-engine") for name, port in GUIDE_PORTS.items()}
     assert {name: (s.port, s.container) for name, s in inv.services.items()} == \
         {name: spec for name, spec in GUIDE_SERVICES.items() if name != "grafana"}
+    in_stream = {"risk", "marketdata", "portfolio"}  # beats read from the stream every engine writes, as on the platform
     assert {e.name: e.bus for e in inv.engine_list()} == {
         name: BusEvidence(client_name=f"nautilus-{name}-engine", heartbeat_key=f"nautilus:heartbeat:{name}")
+        if name not in in_stream else
+        BusEvidence(client_name=f"nautilus-{name}-engine", heartbeat_stream=HeartbeatStream(
+            stream="nautilus:messagebus", match={"engine": name, "kind": "heartbeat"}))
         for name in GUIDE_PORTS}
     assert {tuple(e.health.healthy_values) for e in inv.engine_list()} == {("healthy",)}
 
