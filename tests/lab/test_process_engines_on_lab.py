@@ -69,6 +69,10 @@ def test_process_engines_are_on_the_bus_and_a_silent_connection_fails_idle(tmp_p
     assert run.failed == {"test_engine_bus_idle[alpha-engine]", "test_engine_heartbeat_fresh[alpha-engine]"}
     assert "connected but silent" in run.messages["test_engine_bus_idle[alpha-engine]"]
     assert "check-messagebus alpha" in run.output  # its helper judges a process from its sockets, not Docker
+    seen = helper("check-messagebus", ALPHA.name, inventory)
+    assert seen.returncode == 0, seen.stderr
+    assert "a Redis connection of alpha's process" in seen.stdout and "connected but silent" in seen.stdout
+    assert "Docker endpoint" not in seen.stdout and "diagnose-engine" not in seen.stdout
     processes.heal(ALPHA)
     assert checks(tmp_path, inventory, selection).failed == set()
 
