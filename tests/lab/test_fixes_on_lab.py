@@ -257,9 +257,9 @@ def test_an_engine_off_the_platform_network_is_one_root_cause_and_reconnect_netw
     try:
         lab_network.disconnect(engine)
         run = run_checks(tmp_path, *args)
+        # Its bus connection may still be listed by Redis, which has not yet noticed the peer gone: not asserted.
         one_root(run, root, {"test_port_open[port-8400]", "test_engine_health_answers[ml-engine]",
-                             "test_engine_bus_connection[ml-engine]", "test_engine_reaches_redis[ml-engine]",
-                             "test_engine_reaches_postgres[ml-engine]"})
+                             "test_engine_reaches_redis[ml-engine]", "test_engine_reaches_postgres[ml-engine]"})
         assert f"expected attached to the platform network {network}; saw on no network at all" in run.messages[root]
         assert f"blocked by container-on-platform-network[{name}]" in run.messages["test_port_open[port-8400]"]
         command = printed_fix(run, root)

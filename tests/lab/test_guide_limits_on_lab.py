@@ -91,8 +91,9 @@ def test_a_container_created_with_small_ulimits(tmp_path, lab, heal):
     inv = inventory(tmp_path)
     before = run_checks(tmp_path, "-m", "weekly", "-k", selection, inv)
     assert before.outcomes == {"test_container_ulimits[nautilus-frontend]": "passed"}, before.output[-3000:]
+    (tmp_path / "guide").mkdir()  # its own inventory file: `inv` stays the lab's bounds
     guide = run_checks(tmp_path, "-m", "weekly", "-k", selection, inventory(
-        tmp_path, ulimit_nofile_min=1048576, ulimit_memlock_min=-1))
+        tmp_path / "guide", ulimit_nofile_min=1048576, ulimit_memlock_min=-1))
     print("the lab frontend against the guide's ulimits:", guide.outcomes, guide.messages)
     original.stop(timeout=5)
     original.rename("nautilus-frontend-aside")
