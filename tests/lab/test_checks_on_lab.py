@@ -211,7 +211,7 @@ def test_stopped_engine_in_the_daily_tier(tmp_path, fault, heal):
         "test_engine_bus_idle[strategy-engine]", "test_container_cpu_usage[nautilus-strategy-engine]",
         "test_container_memory_usage[nautilus-strategy-engine]", "test_engine_error_rate[strategy-engine]",
         "test_engine_metrics_readable[strategy-engine]", "test_engine_reaches_postgres[strategy-engine]",
-        "test_engine_reaches_redis[strategy-engine]"})
+        "test_engine_reaches_redis[strategy-engine]", "test_engine_memory_growth_between_runs[strategy-engine]"})
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY), set())
 
@@ -221,7 +221,8 @@ def test_removed_container(tmp_path, fault, heal):
     fault("remove", "frontend")
     run = run_checks(tmp_path, "-m", "emergency", "-k", "frontend or 3000", *INVENTORY)
     assert_failed_exactly(run, {f"test_container_{c}[nautilus-frontend]"
-                                for c in ("exists", "running", "healthy", "not_restart_looping")}
+                                for c in ("exists", "running", "healthy", "not_restart_looping",
+                                          "on_platform_network")}
                           | {"test_port_open[port-3000]", "test_service_health_answers[frontend]"})
     assert "no such container" in run.messages["test_container_exists[nautilus-frontend]"]
     heal()

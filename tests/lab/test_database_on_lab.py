@@ -51,7 +51,7 @@ def rds(lab):
 
 
 @pytest.mark.usefixtures("lab")
-@pytest.mark.parametrize("tier,count", [("daily", 12), ("weekly", 6)])
+@pytest.mark.parametrize("tier,count", [("daily", 13), ("weekly", 6)])
 def test_healthy_lab_passes_database_checks(tmp_path, tier, count):
     started = time.monotonic()
     result = run(tmp_path, tier)
@@ -343,7 +343,7 @@ def test_stopped_backends_cannot_observe(tmp_path, fault, heal):
     fault("stop", "redis")
     daily, weekly = run(tmp_path, "daily"), run(tmp_path, "weekly")
     heal()
-    assert daily.failed == set(daily.outcomes) and len(daily.outcomes) == 12
+    assert daily.failed == set(daily.outcomes) and len(daily.outcomes) == 13
     assert weekly.failed == set(weekly.outcomes) and len(weekly.outcomes) == 6
     assert "cannot observe: postgresql: PostgreSQL at 127.0.0.1:5432 unreachable" in \
         daily.messages["test_postgres_connections"]

@@ -7,6 +7,7 @@ the failed set with the expected one, heals, and sees them pass again.
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import pytest
@@ -54,8 +55,9 @@ def test_slow_engines_fail_the_probe_times(tmp_path, fault, heal):
     fault("slow", "risk", "--ms", "250")
     run = run_checks(tmp_path, *ARGS, "-k", "analytics or risk")
     assert_failed_exactly(run, {"test_analytics_calculation_time[analytics-engine]", "test_risk_check_time[risk-engine]"})
-    assert "expected POST /analytics/calculate/health-probe answered within 1000 ms; saw 13" in \
-        run.messages["test_analytics_calculation_time[analytics-engine]"]
+    # 1300 ms of fault, plus what a loaded 2-CPU machine adds.
+    assert re.search(r"expected POST /analytics/calculate/health-probe answered within 1000 ms; saw 1[3-9]\d\d ms",
+                     run.messages["test_analytics_calculation_time[analytics-engine]"])
     assert "expected POST /risk/check/health-probe answered within 100 ms; saw 2" in \
         run.messages["test_risk_check_time[risk-engine]"]
     heal()

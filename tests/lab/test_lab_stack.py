@@ -85,11 +85,17 @@ def test_engines_are_on_the_bus_and_write_to_the_database():
 
 def test_database_has_activity(lab_password):
     with psycopg.connect(host="127.0.0.1", port=5432, dbname="nautilus", user="nautilus",
-                         password=lab_password, connect_timeout=5) as conn:
-        # Right after the lab was recreated the engines' first heartbeats may still be on their way.
-        deadline = time.monotonic() + 30
-        while (rows := conn.execute("SELECT count(*) FROM engine_heartbeats").fetchone()[0]) == 0 \
-                and time.monotonic() < deadline:
+                         password=lab_password, connect_timeout=5, autocommit=True) as conn:
+        # Right after the lab was recreated (the guard tests before this one bring it up again) the engines may not
+        # have created their tables yet, nor written their first heartbeats.
+        deadline, rows = time.monotonic() + 30, 0
+        while time.monotonic() < deadline:
+            try:
+                rows = conn.execute("SELECT count(*) FROM engine_heartbeats").fetchone()[0]
+            except psycopg.errors.UndefinedTable:
+                rows = 0
+            if rows:
+                break
             time.sleep(1)
         assert rows > 0
         assert conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname='nautilus'").fetchone()[0] >= 2
