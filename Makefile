@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # The lab writes its generated PostgreSQL password here; the suite reads it.
 export NAUTILUS_POSTGRES_PASSWORD_FILE ?= $(CURDIR)/lab/.state/postgres-password
 
-.PHONY: setup daily test report lab-up lab-down test-tools lock
+.PHONY: setup daily test report lab-up lab-down test-tools lock coverage
 
 # The suite alone, for checking a deployment; the lab and the suite's own tests add their extras.
 # Each installs its hash-pinned lock (requirements/*.lock, made by `make lock` below), so every machine gets
@@ -32,6 +32,11 @@ daily: $(VENV)/.installed-lab
 test: $(VENV)/.installed-lab $(VENV)/.installed-test test-tools
 	$(PY) -m pytest tests/unit -n 2 -q
 	$(PY) -m pytest tests/lab --durations=25
+
+# After the lab tests: what they recorded seeing each check do, merged into docs/lab-proofs.json, and
+# docs/coverage.md written from it (a unit test fails until both agree with the map and the checks).
+coverage: $(VENV)/.installed
+	$(PY) -m checks.coverage --proofs reports/out/lab-proofs.json
 
 # The report tests open the HTML and Allure reports in Debian's Chromium; the alert rules' tests run promtool,
 # taken out of Debian's prometheus package into the venv: installing the package would start a Prometheus on

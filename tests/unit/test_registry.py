@@ -87,4 +87,4 @@ def test_target_kinds_are_the_parametrized_ones():
 
 def test_coverage_document_is_current():
     assert (ROOT / "docs" / "coverage.md").read_text() == render(), \
-        "docs/coverage.md is stale: python -m checks.coverage > docs/coverage.md"
+        "docs/coverage.md is stale: make coverage (after the lab tests), or python -m checks.coverage > docs/coverage.md"
