@@ -79,7 +79,7 @@ def inventory_argument(args: tuple[str, ...] | list[str]) -> Path | None:
 
 
 def outcomes_of(junit: Path) -> dict[str, tuple[str, str]]:
-    """JUnit test case name -> (function, target) and outcome: passed, failed, blocked, error or skipped."""
+    """JUnit test case name -> outcome: passed, failed, blocked, cannot_observe, error or skipped."""
     found = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name") or ""
@@ -88,8 +88,9 @@ def outcomes_of(junit: Path) -> dict[str, tuple[str, str]]:
             node = case.find(tag)
             if node is not None:
                 message = (node.get("message") or "") + "\n" + (node.text or "")
+                # A check that could not look proves nothing about the fault: only a failure of its fact counts.
                 outcome = "blocked" if tag == "skipped" and "] blocked by " in message else \
-                    {"failure": "failed"}.get(tag, tag)
+                    "cannot_observe" if "] cannot observe: " in message else {"failure": "failed"}.get(tag, tag)
                 break
         found[name] = outcome
     return found

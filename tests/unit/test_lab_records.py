@@ -20,6 +20,7 @@ OTHER_LAB_TEST = "tests/lab/test_checks_on_lab.py::test_stopped_redis"
 def junit(path: Path, cases: dict[str, str]) -> Path:
     """A JUnit file as a check run writes it: name -> passed | failed | skipped | blocked."""
     body = {"passed": "", "failed": '<failure message="x"/>', "skipped": '<skipped message="no client"/>',
+            "cannot_observe": '<failure message="[risk-engine] cannot observe: redis: connection refused"/>',
             "blocked": '<skipped message="[port-open] blocked by container-running"/>'}
     path.write_text("<testsuites><testsuite>" + "".join(
         f'<testcase classname="c" name="{name}">{body[outcome]}</testcase>' for name, outcome in cases.items())
@@ -42,10 +43,11 @@ def test_a_run_is_recorded_under_the_lab_test_that_made_it(recorder, monkeypatch
     monkeypatch.setenv("PYTEST_CURRENT_TEST", f"{LAB_TEST} (call)")
     lab_records.note([junit(recorder / "a.xml", {"test_port_open[risk]": "failed", "test_port_open[ml]": "passed",
                                                  "test_container_running[x]": "blocked",
+                                                 "test_redis_memory": "cannot_observe",
                                                  "test_redis_ping": "skipped"})], None)
     lab_records.note([junit(recorder / "b.xml", {"test_port_open[risk]": "passed"})], None)
     written = json.loads(lab_records.save().read_text())["tests"][LAB_TEST]
-    # blocked and skipped prove nothing either way
+    # blocked, skipped and cannot observe prove nothing either way
     assert written["failed"] == {"test_port_open": ["risk"]}
     assert written["passed"] == ["test_port_open"]
     assert written["failed_with_changed_thresholds"] == {}
