@@ -30,6 +30,7 @@ LAB_PROCESS_MARK = "NAUTILUS_LAB_PROCESS_ENGINE"
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 5
 CONTROL_TIMEOUT_S = 5
+EXEC_SETTLE_S = 1
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,14 @@ def _ours(pid: int) -> psutil.Process | None:
     """The process by pid when it is a lab process engine (the lab's mark in its environment), else None."""
     try:
         process = psutil.Process(pid)
-        return process if process.environ().get(LAB_PROCESS_MARK) == "1" else None
+        environment = process.environ()
+        # Just after Popen returns, the kernel may not have laid out the new program's environment yet
+        # (/proc/<pid>/environ reads empty for that moment): read it again rather than call the engine gone.
+        deadline = time.monotonic() + EXEC_SETTLE_S
+        while not environment and time.monotonic() < deadline:
+            time.sleep(0.02)
+            environment = process.environ()
+        return process if environment.get(LAB_PROCESS_MARK) == "1" else None
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 
@@ -122,7 +130,7 @@ def wait_ready(engine: ProcessEngine, timeout_s: float = START_TIMEOUT_S) -> Non
     deadline, last = time.monotonic() + timeout_s, "no answer"
     while time.monotonic() < deadline:
         if running(engine) is None:
-            raise LabError(f"{engine.name} exited at start: see {engine.log_file}")
+            raise LabError(f"{engine.name} exited at start ({_last_line(engine)}): see {engine.log_file}")
         try:
             body = requests.get(f"{engine.url}/health", timeout=2).json()
             if body.get("status") == "healthy" and body.get("messagebus_connected") is True:
@@ -132,6 +140,15 @@ def wait_ready(engine: ProcessEngine, timeout_s: float = START_TIMEOUT_S) -> Non
             last = type(exc).__name__
         time.sleep(0.3)
     raise LabError(f"{engine.name} not healthy within {timeout_s:.0f} s ({last}): see {engine.log_file}")
+
+
+def _last_line(engine: ProcessEngine) -> str:
+    """The log's last line, where an engine that died at start says why (a port taken, a bad setting)."""
+    try:
+        lines = engine.log_file.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1][:300] if lines else "empty log"
 
 
 def stop(engine: ProcessEngine, sig: int = signal.SIGTERM) -> str:
