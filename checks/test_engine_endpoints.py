@@ -147,13 +147,11 @@ def judges_answers(engine) -> bool:
 
 
 @check("engine-probe-answer", "The engine's probe calls answer with the values their inventory rules require",
-       tiers=DAILY, severity="normal", guide=TUNING, applies=judges_answers,
+       tiers=DAILY, severity="normal", guide=TUNING, applies=judges_answers, remedy="diagnose-engine",
        needs=("container-running", "port-open"))
 def test_engine_probe_answer(engine, endpoint_samples, verdict):
     """A 200 is not enough: a calculation answering `sufficient_data: false` from `primary_source: "none"`
     computed nothing. Judged with the same rules as /health fields (inventory endpoints.NAME.rules)."""
-    # Chosen here, not in @check: the lab inventory gives no answer rules, so no lab engine could try a default fix.
-    verdict.remedy("diagnose-engine", engine.name)  # its /health, logs and data sources
     wrong = []
     for name, endpoint in sorted(engine.endpoints.items()):
         if not endpoint.rules:

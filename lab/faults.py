@@ -28,7 +28,8 @@ from .topology import LabService, find, services
 
 ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
                  "slow-log",
-                 "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn")
+                 "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn",
+                 "ws-stall", "no-data")
 DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken", "port-impostor")
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
 POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres

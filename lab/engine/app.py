@@ -46,7 +46,8 @@ SERVICE = "backend" if NAME == "backend" else f"{NAME}-engine"
 CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
-               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn")
+               "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn",
+               "ws-stall", "no-data")
 # hostile-body modes: what /health (or, for bad-metrics, /metrics) answers instead; long-log logs one line of 1 MB.
 HOSTILE_MODES = ("not-json", "huge", "nested", "wrong-types", "bad-utf8", "bad-metrics", "long-log")
 # The hostile fault: text a report must show as text (markup, terminal escapes) beside secrets it must never show.
@@ -576,8 +577,11 @@ class Engine:
         self.calculations += 1
         self.record("INSERT INTO analytics_calculations (portfolio, duration_ms) VALUES (%s, %s)",
                     portfolio, elapsed_ms)
+        # The platform's analytics engine says whether it had data to compute from, and where it came from.
+        no_data = "no-data" in self.faults
         return web.json_response({"status": "success", "portfolio": portfolio, "results": figures,
-                                  "calculation_time_ms": round(elapsed_ms, 3)})
+                                  "calculation_time_ms": round(elapsed_ms, 3), "sufficient_data": not no_data,
+                                  "primary_source": "none" if no_data else "lab-model"})
 
     async def risk_check(self, request: web.Request) -> web.Response:
         started = time.perf_counter()
@@ -641,6 +645,9 @@ class Engine:
     async def tick(self, ws: web.WebSocketResponse) -> None:
         symbols, price = ("AAPL", "MSFT", "EURUSD", "ES"), 100.0
         while not ws.closed:
+            if "ws-stall" in self.faults:  # connected clients kept, fed nothing: a stalled feed
+                await asyncio.sleep(1)
+                continue
             price *= 1 + random.gauss(0, 0.001)
             try:
                 await ws.send_json({"type": "market_tick", "symbol": random.choice(symbols),

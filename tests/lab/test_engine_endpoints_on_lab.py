@@ -42,8 +42,9 @@ def test_healthy_lab_passes_engine_endpoint_checks(tmp_path):
     assert_failed_exactly(run, set())
     assert run.returncode == 0
     # 8 engines serve metrics, 8 name requests and errors, 9 run in Docker (x2 for reach), one each for
-    # calculate, risk check and the two WebSocket checks.
-    assert len(run.outcomes) == 8 + 8 + 18 + 4
+    # calculate, risk check and the two WebSocket checks, and the answer of analytics' calculate (it has rules).
+    assert len(run.outcomes) == 8 + 8 + 18 + 4 + 1
+    assert run.outcomes["test_engine_probe_answer[analytics-engine]"] == "passed"
     skipped = {name for name, outcome in run.outcomes.items() if outcome == "skipped"}
     assert skipped <= {"test_websocket_messages_flowing[websocket-engine]"}  # judged only with clients connected
     assert time.monotonic() - started < 60
@@ -195,3 +196,36 @@ def test_many_websocket_clients_fail_the_connection_check_and_messages_flow(tmp_
     run = run_checks(tmp_path, *ARGS, "-k", "websocket_connections or websocket_messages")
     assert_failed_exactly(run, set())
     assert run.outcomes["test_websocket_messages_flowing[websocket-engine]"] == "skipped"
+
+
+@pytest.mark.lab_fault
+def test_a_calculation_from_no_data_fails_the_probe_answer_though_it_answers_200(tmp_path, fault, heal):
+    fault("no-data", "analytics")
+    run = run_checks(tmp_path, *ARGS, "-k", "analytics")
+    # Fast and 200: only the answer's own fields say that nothing was computed.
+    assert_failed_exactly(run, {"test_engine_probe_answer[analytics-engine]"})
+    message = run.messages["test_engine_probe_answer[analytics-engine]"]
+    assert "sufficient_data = False" in message and "primary_source = 'none'" in message, message
+    assert "diagnose-engine analytics" in run.output
+    heal()
+    passes_again(tmp_path, "-k", "analytics")
+
+
+@pytest.mark.lab_fault
+def test_a_stalled_feed_fails_messages_flowing_while_its_clients_stay_connected(tmp_path, fault, heal):
+    fault("ws-connections", "websocket", "--count", "20")
+    fault("ws-stall", "websocket")
+    time.sleep(12)  # past the engine's 10 s messages-per-second window
+    selection = ("-k", "websocket_connections or websocket_messages")
+    run = run_checks(tmp_path, *ARGS, *selection)
+    assert_failed_exactly(run, {"test_websocket_messages_flowing[websocket-engine]"})
+    message = run.messages["test_websocket_messages_flowing[websocket-engine]"]
+    assert "messages flowing to the 20 connected clients" in message and "fed nothing" in message, message
+    assert "diagnose-engine websocket" in run.output
+    # The feed alone resumes (the clients stay): judged again with them connected, and it passes.
+    requests.delete("http://127.0.0.1:8600/_lab/faults/ws-stall", timeout=5).raise_for_status()
+    time.sleep(3)
+    run = run_checks(tmp_path, *ARGS, *selection)
+    assert_failed_exactly(run, set())
+    assert run.outcomes["test_websocket_messages_flowing[websocket-engine]"] == "passed"
+    heal()
