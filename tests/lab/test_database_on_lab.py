@@ -8,6 +8,9 @@ healed with CONFIG RESETSTAT, as the lab's own heal does for evictions.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +18,7 @@ import psycopg
 import pytest
 import redis
 
-from conftest import LAB_INVENTORY, derived_inventory, lab_container, run_checks
+from conftest import LAB_INVENTORY, ROOT, derived_inventory, lab_container, run_checks
 
 MINE = ("checks/test_postgres.py", "checks/test_redis.py")
 INVENTORY = f"--inventory={LAB_INVENTORY}"
@@ -351,3 +354,39 @@ def test_stopped_backends_cannot_observe(tmp_path, fault, heal):
     time.sleep(3)
     assert_failed_exactly(run(tmp_path, "daily"), set())
 
+
+
+# -- Real figures against lowered bounds ------------------------------------------
+
+def test_the_databases_real_size_tables_version_and_vacuum_ages_cross_lowered_bounds(tmp_path, lab_password):
+    """A 100 GB database, a 20 GB table, a PostgreSQL older than 13 or a week without vacuum cannot be made here:
+    the lab's real figures are judged against bounds set below them, and the vacuum the check names is run for
+    real (the remediation helper, as printed) and makes the check pass under the same bound."""
+    with pg(lab_password) as conn:
+        major = conn.execute("SELECT current_setting('server_version_num')::int / 10000").fetchone()[0]
+        counting_s = conn.execute("SELECT extract(epoch FROM now() - coalesce((SELECT stats_reset FROM "
+                                  "pg_stat_database WHERE datname = current_database()), "
+                                  "pg_postmaster_start_time()))").fetchone()[0]
+    vacuum_bound_s = 20
+    # A written table never vacuumed counts as overdue only once the statistics count longer than the bound.
+    time.sleep(max(0.0, vacuum_bound_s + 2 - float(counting_s)))
+    inventory = derived_inventory(tmp_path, {"db_size_max_gb": 0.001, "db_table_max_gb": 0.000001,
+                                             "db_min_major_version": major + 1,
+                                             "db_vacuum_max_age_days": vacuum_bound_s / 86400})
+    selection = ("-k", "postgres_size or postgres_version or postgres_largest_tables or postgres_vacuum_recent")
+    run = run_checks(tmp_path, "-m", "daily or weekly", f"--inventory={inventory}", *MINE, *selection)
+    assert_failed_exactly(run, {"test_postgres_size", "test_postgres_version", "test_postgres_largest_tables",
+                                "test_postgres_vacuum_recent"})
+    assert "at most 0.001 GB" in run.messages["test_postgres_size"]
+    assert f"PostgreSQL {major + 1} or newer" in run.messages["test_postgres_version"]
+    assert "never vacuumed" in run.messages["test_postgres_vacuum_recent"] or \
+        "days ago" in run.messages["test_postgres_vacuum_recent"]
+    assert "vacuum-analyze" in run.messages["test_postgres_vacuum_recent"]
+
+    env = dict(os.environ, NAUTILUS_AUDIT_LOG=str(tmp_path / "audit.log"))
+    vacuum = subprocess.run([sys.executable, "-m", "remediation", "vacuum-analyze", f"--inventory={inventory}",
+                             "--apply"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180,
+                            stdin=subprocess.DEVNULL)
+    assert vacuum.returncode == 0 and "VACUUM ANALYZE done" in vacuum.stdout, vacuum.stdout + vacuum.stderr
+    again = run_checks(tmp_path, "-m", "weekly", f"--inventory={inventory}", *MINE, "-k", "postgres_vacuum_recent")
+    assert_failed_exactly(again, set())
