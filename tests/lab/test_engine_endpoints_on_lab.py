@@ -173,16 +173,7 @@ def test_stopped_engine_container_cannot_be_looked_into(tmp_path, fault, heal):
     passes_again(tmp_path, "-k", "engine_reaches and ml")
 
 
-def ws_fault_available() -> bool:
-    try:
-        from lab.faults import KINDS
-    except ImportError:
-        return False
-    return "ws-connections" in KINDS
-
-
 @pytest.mark.lab_fault
-@pytest.mark.skipif(not ws_fault_available(), reason="the lab has no ws-connections fault yet")
 def test_many_websocket_clients_fail_the_connection_check_and_messages_flow(tmp_path, fault, heal):
     fault("ws-connections", "websocket", "--count", "760")
     time.sleep(3)  # the engine's messages-per-second figure spans the last seconds
