@@ -13,13 +13,9 @@ True
 """
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
-from .errors import Unobserved
-from .state_file import locked, replace_json
+from .state_file import RunHistory
 
 STATE_FILE = "memory.json"
 MIB = 2 ** 20
@@ -44,38 +40,8 @@ def growth_between(before: Remembered, now: Remembered) -> tuple[float, float] |
     return round(grown, 1), round(grown / ((now.at - before.at) / 60), 1)
 
 
-class MemoryHistory:
+class MemoryHistory(RunHistory[Remembered]):
     """The previous run's samples (read once), and this run's (written by `save`)."""
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory) / STATE_FILE
-        self.seen: dict[str, Remembered] = {}
-        self.previous: dict[str, Remembered] | Unobserved = self._read()
-
-    def _read(self) -> dict[str, Remembered] | Unobserved:
-        try:
-            return {k: Remembered(**v) for k, v in json.loads(self.path.read_text()).items()}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, TypeError) as exc:
-            return Unobserved(f"the state file {self.path} is unreadable ({type(exc).__name__}: {exc}); "
-                              "this run rewrites it, so the next one compares again")
-
-    def before(self, host: str, name: str) -> Remembered | None | Unobserved:
-        if isinstance(self.previous, Unobserved):
-            return self.previous
-        return self.previous.get(f"{host}/{name}")
-
-    def record(self, host: str, name: str, sample: Remembered) -> None:
-        self.seen[f"{host}/{name}"] = sample
-
-    def save(self) -> None:
-        if not self.seen:
-            return
-        with locked(self.path):
-            try:
-                known = json.loads(self.path.read_text())
-            except (OSError, ValueError):
-                known = {}
-            known.update({k: asdict(v) for k, v in self.seen.items()})
-            replace_json(self.path, known)
+    FILE_NAME = STATE_FILE
+    ENTRY = Remembered

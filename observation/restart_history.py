@@ -11,14 +11,11 @@ leave it half written or drop each other's entries.
 """
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 from .errors import Unobservable, Unobserved
-from .state_file import locked, replace_json
+from .state_file import RunHistory
 
 STATE_FILE = "containers.json"
 
@@ -87,10 +84,6 @@ class Deploy:
         return f"{self.container} ({self.image}, started {self.started})"
 
 
-def key(host: str, name: str) -> str:
-    return f"{host}/{name}"
-
-
 def changes(before: Seen, now: Seen) -> list[str]:
     """What happened to the container between two runs, in words; empty when nothing did.
 
@@ -117,42 +110,11 @@ def changes(before: Seen, now: Seen) -> list[str]:
     return found
 
 
-class RestartHistory:
+class RestartHistory(RunHistory[Seen]):
     """The previous run's record (read once), and what this run saw (written by `save`)."""
 
-    def __init__(self, directory: str | os.PathLike):
-        self.path = Path(directory) / STATE_FILE
-        self.seen: dict[str, Seen] = {}
-        self.previous: dict[str, Seen] | Unobserved = self._read()
-
-    def _read(self) -> dict[str, Seen] | Unobserved:
-        try:
-            data = json.loads(self.path.read_text())
-            return {k: Seen(**v) for k, v in data.items()}
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError, TypeError) as exc:
-            return Unobserved(f"the state file {self.path} is unreadable ({type(exc).__name__}: {exc}); "
-                              "this run rewrites it, so the next one compares again")
-
-    def before(self, host: str, name: str) -> Seen | None | Unobserved:
-        """The previous run's view of the container; None when no run recorded it."""
-        if isinstance(self.previous, Unobserved):
-            return self.previous
-        return self.previous.get(key(host, name))
-
-    def record(self, host: str, name: str, seen: Seen) -> None:
-        self.seen[key(host, name)] = seen
-
-    def save(self) -> None:
-        """Merge this run's entries into the file as it is now and replace it atomically."""
-        if not self.seen:
-            return
-        with locked(self.path):  # another run or worker may save at the same moment
-            current = self._read()
-            merged = {k: asdict(v) for k, v in (current if isinstance(current, dict) else {}).items()}
-            merged.update({k: asdict(v) for k, v in self.seen.items()})
-            replace_json(self.path, merged)
+    FILE_NAME = STATE_FILE
+    ENTRY = Seen
 
 
 def deploys_since(history: RestartHistory, snapshot, targets) -> dict[tuple[str, str], Deploy]:
