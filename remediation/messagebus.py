@@ -25,7 +25,7 @@ from observation.redis_bus import (
     engine_connections,
     heartbeat_of,
 )
-from observation.targets import engine_url
+from observation.targets import backend_without_docker, engine_url, start_without_docker
 
 from .context import Context
 from .errors import FAILURES, ContainerMissing, short_reason
@@ -51,7 +51,10 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
         container = pool.submit(_inspect_or_reason, ctx, target.host, target.container) if engine.docker else \
             pool.submit(_process_or_reason, ctx, engine)
     where = f"engine container {target.container}" if engine.docker else f"engine {engine.name} (a plain process)"
-    ctx.say(f"check-messagebus {engine.name}: Redis {spec.host}:{spec.port} (container {spec.container}), "
+    # Redis's own deployment, not the engine's, decides whether Docker may be asked about Redis and named to fix it.
+    redis_plain = backend_without_docker(ctx.inventory, "redis")
+    ctx.say(f"check-messagebus {engine.name}: Redis {spec.host}:{spec.port} "
+            f"({f'no container: {redis_plain}' if redis_plain else f'container {spec.container}'}), "
             f"{where} (read-only: changes nothing)")
     view, attrs = bus.result(), container.result()
     sockets = None
@@ -66,8 +69,11 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
     seen, redis_status = False, "running"
     if view.get("error"):
         ctx.say(f"Redis PING: {view['error']}")
-        redis_status, seen_as = container_status(ctx, spec.container)
-        ctx.say(f"Redis container {spec.container}: {seen_as}")
+        if redis_plain:
+            redis_status = "down"  # no container to look at: Docker is not asked
+        else:
+            redis_status, seen_as = container_status(ctx, spec.container)
+            ctx.say(f"Redis container {spec.container}: {seen_as}")
     else:
         ctx.say(f"Redis PING: PONG in {view['ping_ms']:.1f} ms")
         ctx.say(f"connected_clients: {view['connected_clients']} (used_memory {view['used_memory']})")
@@ -97,7 +103,8 @@ def check_messagebus(ctx: Context, argument: str | None, apply: bool = False) ->
                 + " (not trusted alone: engines were seen reporting it wrongly)")
     redis_down = redis_status if view.get("error") else None
     for line in messagebus_advice(engine.name, spec.container, network, redis_down, seen, flag, ctx.command,
-                                  process=not engine.docker):
+                                  process=not engine.docker,
+                                  redis_plain=start_without_docker(ctx.inventory, "redis") if redis_plain else None):
         ctx.say(line)
     return 0
 
@@ -154,17 +161,21 @@ def _inspect_or_reason(ctx: Context, host: str, name: str) -> dict | str:
 
 def messagebus_advice(engine: str, redis_container: str, network: str, redis_down: str | None, seen: bool,
                       flag: Any, command: Callable[[str, str | None], str] = command_for,
-                      process: bool = False) -> list[str]:
+                      process: bool = False, redis_plain: str | None = None) -> list[str]:
     """The guide's "MessageBus Solutions" that fit what was seen; advice only.
 
     `redis_down` is None when Redis answers, else its container's status ("missing" or "unknown" included);
     `flag` is NOT_REPORTED for an engine whose /health has no bus flag (nothing to contradict);
-    `command(helper, argument)` writes a helper's command line (the run's, with its inventory).
+    `command(helper, argument)` writes a helper's command line (the run's, with its inventory);
+    `redis_plain` is how to start a Redis that runs without Docker: then no Docker command or container helper is
+    named for Redis.
 
     >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "exited", False, True, lambda h, a: f"<{h} {a}>")[:2]
     ['verdict: Redis does not answer, so no engine is on the bus', 'advice: start Redis: <start-container nautilus-redis>']
     >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", None, True, NOT_REPORTED)[0]
     'verdict: Redis sees the engine on the bus'
+    >>> messagebus_advice("ml", "nautilus-redis", "n_n-network", "down", False, True, redis_plain="start it")[1:3]
+    ['advice: start it', 'advice: verify Redis configuration and memory limits (INFO memory, maxmemory)']
     """
     if redis_down:
         verdict = "verdict: Redis does not answer, so no engine is on the bus"
@@ -177,7 +188,9 @@ def messagebus_advice(engine: str, redis_container: str, network: str, redis_dow
         verdict = "verdict: Redis does NOT see the engine" + (
             " although it reports true: its flag is wrong" if flag is True else "")
     lines = [verdict]
-    if redis_down in ("running", "unknown"):
+    if redis_down and redis_plain:
+        lines.append(f"advice: {redis_plain}")
+    elif redis_down in ("running", "unknown"):
         lines.append(f"advice: restart Redis: {command('restart-redis', None)} (the guide's `docker-compose restart "
                      "redis`)")
     elif redis_down == "missing":
@@ -185,7 +198,7 @@ def messagebus_advice(engine: str, redis_container: str, network: str, redis_dow
                      "`docker compose up -d redis`")
     elif redis_down:
         lines.append(f"advice: start Redis: {command('start-container', redis_container)}")
-    if redis_down and redis_down != "missing":
+    if redis_down and redis_down != "missing" and not redis_plain:
         lines.append(f"advice: Redis logs: docker logs --tail 50 {redis_container}")
     if not redis_down and not seen and process:  # a plain process: its own sockets and log, its own restart
         lines += ["advice: check that the engine's host reaches Redis (its address and port in the engine's "

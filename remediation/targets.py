@@ -40,8 +40,12 @@ def resolve(inventory: Inventory, helper: str, argument: str | None) -> Target:
     if kind is None:
         if argument:
             raise RemediationError(f"{helper}: takes no target (got {argument!r})")
-        spec = inventory.redis if helper == "restart-redis" else inventory.postgres
-        return platform_containers(inventory)[spec.container]
+        which = "redis" if helper == "restart-redis" else "postgres"
+        restarts = helper in ("restart-redis", "restart-postgres")
+        if restarts and inventory_targets.backend_without_docker(inventory, which):
+            # No container to restart: the refusal says how it is started where it runs, not a Docker error.
+            raise RemediationError(f"{helper}: {inventory_targets.start_without_docker(inventory, which)}")
+        return platform_containers(inventory)[getattr(inventory, which).container]
     if kind == "engine":
         if argument not in inventory.engines:
             raise RemediationError(_refusal(helper, argument, "an engine", sorted(inventory.engines)))
