@@ -2,7 +2,8 @@
 
 /metrics and the optional endpoints the inventory names are sampled once per
 run, all engines at once (fixture `endpoint_samples`); the reach checks run one
-TCP connect from inside each engine's container (fixture `engine_reach`).
+TCP connect, and a PostgreSQL login with the engine's own settings, from inside each engine's container
+(fixture `engine_reach`).
 The calculate and risk-check probes are real calls, as the guide makes them:
 each writes a row for the probe portfolio (`health-probe`) in the engine's
 database, which is accepted as the cost of measuring the real path.
@@ -18,6 +19,7 @@ from observation.endpoints import endpoint_path
 from observation.errors import Unobservable
 from observation.jsonpath import lookup
 from observation.metrics import Metrics, MetricsUnreadable, average_rate, error_rate_pct, read_metrics
+from observation.reach import LOGIN
 
 from .guide import ANALYTICS, DATABASE, MESSAGEBUS, RISK, TUNING, WEBSOCKET
 from .test_engine_health import rule_breaches, rules_wanted
@@ -271,3 +273,22 @@ def test_engine_reaches_postgres(engine, engine_reach, verdict):
                        "if PostgreSQL is down, start it (docker-compose restart postgres)")
     verdict.expect(result.ok, expected=f"a TCP connection from {engine.container} to {result.address}",
                    seen=result.line())
+
+
+@check("engine-postgres-login", "The engine logs in to PostgreSQL with its own credentials and database, from inside "
+       "its container", tiers=DAILY, severity="critical", guide=DATABASE, applies=lambda engine: engine.docker,
+       needs=("engine-reaches-postgres", "postgres-ready"))
+def test_engine_postgres_login(engine, engine_reach, verdict):
+    """The guide's database connection test: a TCP connect proves the route, a login proves the engine's
+    settings (user, password, database). Its settings are read inside the container and never shown."""
+    result = verdict.observed(engine_reach[(engine.name, LOGIN)])
+    verdict.evidence(f"docker exec {engine.container} (PostgreSQL login)", result.output)
+    if not result.ok:
+        # PostgreSQL answers the suite (postgres-ready) and the engine's connect (engine-reaches-postgres): the
+        # engine's own settings are wrong, and no restart of PostgreSQL mends them.
+        verdict.advise(f"compare {engine.container}'s database settings (DATABASE_URL, or POSTGRES_USER, "
+                       "POSTGRES_PASSWORD and POSTGRES_DB) with PostgreSQL's users and databases; after correcting "
+                       "them recreate the engine's container (docker compose up -d for its service); "
+                       "PostgreSQL itself needs no restart")
+    verdict.expect(result.ok, expected=f"a login to PostgreSQL at {result.address} with {engine.container}'s own "
+                                       "settings", seen=result.line())

@@ -27,23 +27,34 @@ def limits(container, inventory):
     return engine.limits(inventory.thresholds) if engine else inventory.thresholds
 
 
-def judge_count(scan: LogScan, pattern: str, limit: int, verdict, *, what: str, grep: str, fix: str) -> None:
-    """At most `limit` lines matching `pattern` in the window; the latest ones as evidence; `fix` when over."""
+def judge_count(scan: LogScan, pattern: str, limit: int, verdict, *, what: str, grep: str, fix: str,
+                own_calls=()) -> None:
+    """At most `limit` lines matching `pattern` in the window; the latest ones as evidence; `fix` when over.
+    Lines logged during the suite's own probe calls (`own_calls`, start and end times) are not counted: the suite
+    must not blame an engine for the errors its own probes made it log."""
     __tracebackhide__ = True
-    count = scan.count(pattern)
+    own = scan.caused_by(pattern, own_calls)
+    count = scan.count(pattern) - own
     verdict.measured(f"{pattern}_lines", count)
+    if own:
+        verdict.measured(f"{pattern}_lines_during_own_probes", own)
     verdict.evidence(f"latest_{pattern}_lines", list(scan.latest(pattern)))
     latest = scan.latest(pattern)[-1] if scan.latest(pattern) else ""
     if count > limit:
         verdict.advise(fix)
     verdict.expect(count <= limit, expected=f"at most {limit} {what} in the last {scan.window.label} ({grep})",
-                   seen=f"{scan.seen(pattern)}; latest: {latest!r}")
+                   seen=f"{scan.seen(pattern, own)}; latest: {latest!r}")
     if scan.truncated:
         # Under the limit in the newest lines only: the older part of the window was not read.
         verdict.advise(f"read the rest of the last {scan.window.label} with docker logs")
         verdict.observed(Unobserved(
             f"the container logged more than {scan.window.max_lines} lines in the last {scan.window.label}; "
             f"the newest {scan.window.max_lines} hold {count} {what} (limit {limit})"))
+
+
+def own_calls(container, probe_calls) -> list[tuple[float, float]]:
+    """The suite's probe calls to the container's engine, this run's and earlier runs' (none for a service)."""
+    return probe_calls.of(container.engine) if container.engine else []
 
 
 def helper_command(helper: str | None, container, inventory) -> str | None:
@@ -71,25 +82,27 @@ def helper_command(helper: str | None, container, inventory) -> str | None:
 @check("log-error-rate", "Few error lines in the container's last hour of logs", tiers=DAILY, severity="normal",
        guide=FULL_HEALTH,
        needs=("container-exists",))
-def test_log_error_rate(container, log_scans, inventory, verdict):
+def test_log_error_rate(container, log_scans, inventory, verdict, probe_calls):
     scan = scan_of(container, log_scans, verdict)
     engine_hint = f"{mention('diagnose-engine', container.engine)}; " if container.engine else ""
     judge_count(scan, "errors", limits(container, inventory).log_errors_per_hour, verdict,
                 what="error lines", grep='grep -i "error|exception|failed"',
                 fix=f"read them (docker logs {container.name} --since 1h); {engine_hint}a known error is named by "
-                    "log-known-errors")
+                    "log-known-errors",
+                own_calls=own_calls(container, probe_calls))
 
 
 @check("log-slow-operations", "Few slow-operation lines in the container's last hour of logs", tiers=DAILY,
        severity="normal", guide=SLOW,
        needs=("container-exists",))
-def test_log_slow_operations(container, log_scans, inventory, verdict):
+def test_log_slow_operations(container, log_scans, inventory, verdict, probe_calls):
     scan = scan_of(container, log_scans, verdict)
     engine_hint = f"{mention('diagnose-engine', container.engine)}; " if container.engine else ""
     judge_count(scan, "slow", limits(container, inventory).log_slow_per_hour, verdict,
                 what="slow-operation lines", grep='grep -iE "slow|timeout|blocking|[0-9]{4,}ms"',
                 fix=f"{engine_hint}find the slow dependency or query (the guide's Slow Response Times: scale, tune "
-                    "queries, add caching)")
+                    "queries, add caching)",
+                own_calls=own_calls(container, probe_calls))
 
 
 @check("log-known-errors", "No error of the guide's Knowledge Base in the last hour of logs or in Docker's state",
@@ -120,11 +133,12 @@ def test_log_known_errors(container, log_scans, container_states, inventory, ver
 @check("weekly-error-summary", "Error lines over the week stay within the weekly budget", tiers=WEEKLY,
        severity="normal", guide=WEEKLY_MAINTENANCE,
        needs=("container-exists",))
-def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict):
+def test_weekly_error_summary(container, weekly_log_scans, inventory, verdict, probe_calls):
     scan = scan_of(container, weekly_log_scans, verdict)
     judge_count(scan, "errors", limits(container, inventory).weekly_errors_max, verdict,
                 what="error lines", grep='grep -i "error|exception"',
-                fix=f"read the week's errors (docker logs {container.name} --since 168h) and fix the recurring ones")
+                fix=f"read the week's errors (docker logs {container.name} --since 168h) and fix the recurring ones",
+                own_calls=own_calls(container, probe_calls))
 
 
 # Log Management's summary by engine over the last 24 hours: the guide loops over the engines only.
@@ -135,19 +149,21 @@ def _engine_container(container) -> bool:
 @check("log-errors-24h", "Error lines in the engine's last 24 hours of logs stay within the day's budget",
        tiers=WEEKLY, severity="normal", guide=LOG_MANAGEMENT, applies=_engine_container,
        needs=("container-exists",))
-def test_log_errors_24h(container, day_log_scans, inventory, verdict):
+def test_log_errors_24h(container, day_log_scans, inventory, verdict, probe_calls):
     scan = scan_of(container, day_log_scans, verdict)
     judge_count(scan, "errors", limits(container, inventory).log_errors_per_day, verdict,
                 what="error lines", grep='grep -i "error|exception|failed"',
                 fix=f"read them (docker logs {container.name} --since 24h); {mention('diagnose-engine', container.engine)}"
-                    "; a known error is named by log-known-errors")
+                    "; a known error is named by log-known-errors",
+                own_calls=own_calls(container, probe_calls))
 
 
 @check("log-warnings-24h", "Warning lines in the engine's last 24 hours of logs stay within the day's budget",
        tiers=WEEKLY, severity="minor", guide=LOG_MANAGEMENT, applies=_engine_container,
        needs=("container-exists",))
-def test_log_warnings_24h(container, day_log_scans, inventory, verdict):
+def test_log_warnings_24h(container, day_log_scans, inventory, verdict, probe_calls):
     scan = scan_of(container, day_log_scans, verdict)
     judge_count(scan, "warnings", limits(container, inventory).log_warnings_per_day, verdict,
                 what="warning lines", grep='grep -i "warning|warn"',
-                fix=f"read them (docker logs {container.name} --since 24h) and fix what keeps warning")
+                fix=f"read them (docker logs {container.name} --since 24h) and fix what keeps warning",
+                own_calls=own_calls(container, probe_calls))

@@ -32,21 +32,23 @@ def _read_them(engine) -> str:
 @check("process-log-error-rate", "Few error lines in the process engine's last hour of logs", tiers=DAILY,
        severity="normal", guide=FULL_HEALTH, applies=_process,
        needs=("port-open",))
-def test_process_log_error_rate(engine, process_log_scans, inventory, verdict):
+def test_process_log_error_rate(engine, process_log_scans, inventory, verdict, probe_calls):
     scan = _scan(engine, process_log_scans, verdict)
     judge_count(scan, "errors", engine.limits(inventory.thresholds).log_errors_per_hour, verdict,
                 what="error lines", grep='grep -i "error|exception|failed"',
-                fix=f"{_read_them(engine)}; a known error is named by process-log-known-errors")
+                fix=f"{_read_them(engine)}; a known error is named by process-log-known-errors",
+                own_calls=probe_calls.of(engine.name))
 
 
 @check("process-log-slow-operations", "Few slow-operation lines in the process engine's last hour of logs",
        tiers=DAILY, severity="normal", guide=SLOW, applies=_process,
        needs=("port-open",))
-def test_process_log_slow_operations(engine, process_log_scans, inventory, verdict):
+def test_process_log_slow_operations(engine, process_log_scans, inventory, verdict, probe_calls):
     scan = _scan(engine, process_log_scans, verdict)
     judge_count(scan, "slow", engine.limits(inventory.thresholds).log_slow_per_hour, verdict,
                 what="slow-operation lines", grep='grep -iE "slow|timeout|blocking|[0-9]{4,}ms"',
-                fix=f"{_read_them(engine)}; find the slow dependency or query (the guide's Slow Response Times)")
+                fix=f"{_read_them(engine)}; find the slow dependency or query (the guide's Slow Response Times)",
+                own_calls=probe_calls.of(engine.name))
 
 
 @check("process-log-known-errors", "No error of the guide's Knowledge Base in the process engine's last hour of logs",

@@ -179,12 +179,13 @@ class Docker:
     def inspect(self, name: str) -> dict:
         return self._call(f"inspect {name}", name, self.api.inspect_container, name)
 
-    def logs(self, name: str, tail: int | str = "all", since: int | None = None) -> str:
+    def logs(self, name: str, tail: int | str = "all", since: int | None = None, timestamps: bool = False) -> str:
         """The container's log lines, streamed: each line cut at LOG_LINE_CAP bytes, the whole held under
-        LOG_BUDGET bytes (oldest lines dropped first), the read given up after API_TIMEOUT_S."""
+        LOG_BUDGET bytes (oldest lines dropped first), the read given up after API_TIMEOUT_S. With `timestamps`,
+        each line starts with the time Docker received it (RFC 3339, UTC)."""
         what = f"read the logs of {name}"
         stream = self._call(what, name, self.api.logs, name, stdout=True, stderr=True, tail=tail, since=since,
-                            stream=True, follow=False)  # stream alone would follow the log forever
+                            timestamps=timestamps, stream=True, follow=False)  # stream alone would follow forever
         if isinstance(stream, (bytes, str)):  # a test double answering at once
             stream = [stream.encode() if isinstance(stream, str) else stream]
         lines, deadline = CappedLines(LOG_LINE_CAP, LOG_BUDGET), time.monotonic() + API_TIMEOUT_S

@@ -6,6 +6,7 @@ portfolio), sent with the method and body the inventory gives.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import requests
@@ -13,6 +14,7 @@ import requests
 from .concurrent import in_parallel
 from .http import HttpSample, request
 from .inventory import Endpoint, Engine, Inventory
+from .own_probes import ProbeCalls
 from .targets import engine_url
 
 PROBE_PORTFOLIO = "health-probe"  # the portfolio named in probe calls, so their rows are recognisable
@@ -48,9 +50,10 @@ def read_timeout_s(inventory: Inventory, engine: Engine, endpoint: str | None) -
     return max(limits.response_critical_ms, 2 * limit_ms) / 1000
 
 
-def sample_endpoints(inventory: Inventory, engines: list[Engine],
-                     session: requests.Session | None = None) -> EndpointSamples:
-    """GET every engine's metrics and call each sampled endpoint it has, all in parallel."""
+def sample_endpoints(inventory: Inventory, engines: list[Engine], session: requests.Session | None = None,
+                     probe_calls: ProbeCalls | None = None) -> EndpointSamples:
+    """GET every engine's metrics and call each sampled endpoint it has, all in parallel; each endpoint call's
+    start and end are noted in `probe_calls` (the log checks discount the lines logged meanwhile)."""
     jobs: list[tuple[Engine, str | None]] = []
     for engine in engines:
         if engine.metrics.format != "none":
@@ -66,9 +69,14 @@ def sample_endpoints(inventory: Inventory, engines: list[Engine],
         else:
             endpoint = engine.endpoints[name]
             path, method, body = endpoint_path(endpoint), endpoint.method, endpoint.body
-        return request(session, engine_url(inventory, engine, path), method=method, body=body,
-                       connect_timeout_s=inventory.timeouts.connect_s,
-                       read_timeout_s=read_timeout_s(inventory, engine, name))
+        started = time.time()
+        try:
+            return request(session, engine_url(inventory, engine, path), method=method, body=body,
+                           connect_timeout_s=inventory.timeouts.connect_s,
+                           read_timeout_s=read_timeout_s(inventory, engine, name))
+        finally:
+            if name is not None and probe_calls is not None:
+                probe_calls.note(engine.name, started, time.time())
 
     found = EndpointSamples()
     for (engine, name), sample in zip(jobs, in_parallel(one, jobs)):

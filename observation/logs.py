@@ -13,10 +13,12 @@ counts are then a lower bound.
 """
 from __future__ import annotations
 
+import datetime
 import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 from .concurrent import in_parallel
 from .docker_api import DockerHosts
@@ -65,6 +67,12 @@ class KnownHit:
     line: str  # the latest line showing it
 
 
+# A line the suite's own probe call caused is logged while the call is answered; the log's time stamp is when the
+# line reached the log (Docker's) or when the engine wrote it, so the call's window is widened by these margins.
+OWN_PROBE_BEFORE_S = 0.5
+OWN_PROBE_AFTER_S = 1.5
+
+
 @dataclass(frozen=True)
 class LogScan:
     window: Window
@@ -72,6 +80,24 @@ class LogScan:
     counts: dict[str, int] = field(default_factory=dict)
     latest_lines: dict[str, tuple[str, ...]] = field(default_factory=dict)
     known: tuple[KnownHit, ...] = ()
+    # Per pattern, the time stamp of each matching line (None: the line carried none), to tell which lines fell
+    # within the suite's own probe calls.
+    stamps: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
+
+    def caused_by(self, pattern: str, calls: Iterable[tuple[float, float]]) -> int:
+        """How many of the lines matching `pattern` were logged during one of `calls` (start, end unix times).
+
+        >>> scan = scan_text("2026-01-01T00:00:10.2Z error a\\n2026-01-01T00:00:30Z error b\\n", HOURLY,
+        ...                  stamp=docker_stamp)
+        >>> start = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc).timestamp()
+        >>> scan.count("errors"), scan.caused_by("errors", [(start + 10, start + 10.1)])
+        (2, 1)
+        """
+        spans = sorted((a - OWN_PROBE_BEFORE_S, b + OWN_PROBE_AFTER_S) for a, b in calls)
+        if not spans:
+            return 0
+        return sum(1 for stamp in self.stamps.get(pattern, ())
+                   if stamp is not None and any(a <= stamp <= b for a, b in spans))
 
     @property
     def truncated(self) -> bool:
@@ -84,20 +110,47 @@ class LogScan:
     def latest(self, pattern: str) -> tuple[str, ...]:
         return self.latest_lines.get(pattern, ())
 
-    def seen(self, pattern: str) -> str:
-        """How the count reads: `12`, or `at least 12` when the window was truncated.
+    def seen(self, pattern: str, own: int = 0) -> str:
+        """How the count reads: `12`, or `at least 12` when the window was truncated; `own` lines (logged during
+        the suite's own probe calls) are left out and said.
 
         >>> scan_text("error\\n" * 3, Window("t", 60, 3, {"errors": ERRORS}, False)).seen("errors")
         'at least 3 (only the newest 3 lines of the last 60 s were read)'
+        >>> scan_text("error\\n" * 3, HOURLY).seen("errors", own=2)
+        "1 (and 2 logged during the suite's own probe calls, not counted)"
         """
-        text = str(self.count(pattern))
+        text = str(self.count(pattern) - own)
+        if own:
+            text += f" (and {own} logged during the suite's own probe calls, not counted)"
         if self.truncated:
             text = f"at least {text} (only the newest {self.window.max_lines} lines of the last {self.window.label} were read)"
         return text
 
 
-def scan_text(text: str, window: Window, entries: tuple[KnownError, ...] | None = None) -> LogScan:
+def docker_stamp(line: str) -> tuple[float | None, str]:
+    """The time stamp Docker puts before a line (`docker logs --timestamps`: RFC 3339 in UTC) and the line itself.
+
+    >>> docker_stamp("2026-12-07T16:17:04.808123456Z ERROR x")
+    (1796660224.808123, 'ERROR x')
+    >>> docker_stamp("[nautilus: log read stopped]")
+    (None, '[nautilus: log read stopped]')
+    """
+    head, space, rest = line.partition(" ")
+    if not space or len(head) < 20 or head[10] != "T" or not head.endswith("Z"):
+        return None, line
+    try:
+        moment = datetime.datetime.strptime(head[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+        fraction = float("0" + head[19:-1][:7]) if len(head) > 20 else 0.0
+    except ValueError:
+        return None, line
+    return moment.timestamp() + fraction, rest
+
+
+def scan_text(text: str, window: Window, entries: tuple[KnownError, ...] | None = None, *,
+              stamp: Callable[[str], tuple[float | None, str]] | None = None) -> LogScan:
     """Count the window's patterns in `text` and find the Knowledge Base's errors; keeps only the latest lines.
+    `stamp` splits a line into its time stamp and its text; an unstamped line takes the stamp of the one above
+    (a traceback's lines belong to the line that started it).
 
     >>> [h.error.id for h in scan_text("bind: address already in use\\n", HOURLY).known]
     ['port-in-use']
@@ -106,21 +159,27 @@ def scan_text(text: str, window: Window, entries: tuple[KnownError, ...] | None 
     prefilter = log_pattern(entries) if entries else None
     counts = {name: 0 for name in window.patterns}
     latest = {name: deque(maxlen=KEEP_LATEST) for name in window.patterns}
+    stamps: dict[str, list[float | None]] = {name: [] for name in window.patterns}
     hits: dict[str, KnownHit] = {}
-    lines = 0
+    lines, when = 0, None
     for line in text.splitlines():
         lines += 1
+        if stamp is not None:
+            stamped, line = stamp(line)
+            when = stamped if stamped is not None else when
         for name, pattern in window.patterns.items():
             if pattern.search(line):
                 counts[name] += 1
                 latest[name].append(line[:LINE_MAX_CHARS])
+                stamps[name].append(when)
         if prefilter and prefilter.search(line):
             for entry in entries:
                 if entry.in_line(line):
                     hits[entry.id] = KnownHit(entry, line[:LINE_MAX_CHARS])  # the latest one wins
     order = {e.id: i for i, e in enumerate(entries)}
     return LogScan(window, lines, counts, {k: tuple(v) for k, v in latest.items()},
-                   tuple(sorted(hits.values(), key=lambda h: order[h.error.id])))
+                   tuple(sorted(hits.values(), key=lambda h: order[h.error.id])),
+                   {k: tuple(v) for k, v in stamps.items()})
 
 
 def scan_container(hosts: DockerHosts, target: ContainerTarget, window: Window,
@@ -128,10 +187,10 @@ def scan_container(hosts: DockerHosts, target: ContainerTarget, window: Window,
     """One container's logs over the window, scanned; Unobserved with the reason when Docker cannot give them."""
     since = int((now or time.time()) - window.seconds)
     try:
-        text = hosts.get(target.host).logs(target.name, tail=window.max_lines, since=since)
+        text = hosts.get(target.host).logs(target.name, tail=window.max_lines, since=since, timestamps=True)
     except Unobservable as exc:
         return Unobserved(str(exc))
-    return scan_text(text, window)
+    return scan_text(text, window, stamp=docker_stamp)
 
 
 def scan_containers(hosts: DockerHosts, chosen: list[ContainerTarget], window: Window) -> dict[tuple[str, str], LogScan | Unobserved]:

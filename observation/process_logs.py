@@ -45,6 +45,11 @@ def stamp_of(line: str) -> float | None:
         return None
 
 
+def own_stamp(line: str) -> tuple[float | None, str]:
+    """A process log line keeps its time stamp in its text (for scan_text)."""
+    return stamp_of(line), line
+
+
 def within(lines: list[str], since: float) -> list[str]:
     """The lines stamped at or after `since`, with the unstamped lines that follow them.
 
@@ -106,8 +111,8 @@ def scan_process(engine: Engine, window: Window, now: float | None = None) -> Lo
     """The engine's log over the window, scanned as a container's is; Unobservable when there is none to read."""
     now = now or time.time()
     if engine.process.log_file:
-        return scan_text(read_file_window(engine.process.log_file, window, now), window)
+        return scan_text(read_file_window(engine.process.log_file, window, now), window, stamp=own_stamp)
     if engine.process.systemd_unit:
-        return scan_text(read_journal_window(engine.process.systemd_unit, window, now), window)
+        return scan_text(read_journal_window(engine.process.systemd_unit, window, now), window, stamp=own_stamp)
     raise Unobservable(f"the inventory names no log for {engine.name}",
                        fix=f"set engines.{engine.name}.process.log_file (or .systemd_unit, for its journal)")

@@ -1,4 +1,5 @@
-"""Whether an engine reaches Redis and PostgreSQL as it sees them: a TCP connect from inside its container.
+"""Whether an engine reaches Redis and PostgreSQL as it sees them: a TCP connect from inside its container, and a
+login to PostgreSQL with the engine's own settings (credentials, database), from inside it too.
 
 The guide pings `redis` and `postgres` from inside each engine; a ping proves
 only the name and the route, so this opens a TCP connection to the port the
@@ -30,7 +31,39 @@ except OSError as exc:
 print(f"connected to {host}:{port} ({conn.getpeername()[0]})")
 conn.close()
 """
+# Logs in to PostgreSQL as the engine does: its own settings (DATABASE_URL, else POSTGRES_HOST/PORT/DB/USER/PASSWORD,
+# else the inventory's address), with the psycopg2 its image has (the guide's own test imports it). The settings
+# never leave the container: one line is printed, any secret in it masked. Exit 0 logged in, 1 refused, 3 no psycopg2.
+LOGIN_SCRIPT = """import os, sys
+host, port, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+env = os.environ
+url = env.get("DATABASE_URL") or env.get("POSTGRES_URL")
+secrets = [v for v in (url, env.get("POSTGRES_PASSWORD")) if v]
+def say(text, code):
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    print(" ".join(text.split())[:300])
+    sys.exit(code)
+try:
+    import psycopg2
+except ImportError:
+    say("the image has no psycopg2 to log in with", 3)
+settings = {"host": env.get("POSTGRES_HOST") or host, "port": env.get("POSTGRES_PORT") or port,
+            "dbname": env.get("POSTGRES_DB"), "user": env.get("POSTGRES_USER"), "password": env.get("POSTGRES_PASSWORD")}
+source = "DATABASE_URL" if url else "POSTGRES_* settings"
+try:
+    common = {"connect_timeout": max(2, round(timeout)), "application_name": "nautilus-health"}
+    conn = psycopg2.connect(url, **common) if url else psycopg2.connect(**common, **{k: v for k, v in settings.items() if v})
+    cur = conn.cursor()
+    cur.execute("SELECT current_user, current_database()")
+    user, database = cur.fetchone()
+    conn.close()
+except Exception as exc:
+    say(f"login with the engine's {source} failed: {exc}", 1)
+say(f"logged in with the engine's {source} as {user} to database {database}", 0)
+"""
 DEPENDENCIES = ("redis", "postgres")
+LOGIN = "postgres-login"  # a key of reach_samples beside the dependencies: the login, not only the connect
 
 
 @dataclass(frozen=True)
@@ -48,26 +81,29 @@ def internal_address(inventory: Inventory, dependency: str) -> tuple[str, int]:
     return spec.internal_host, spec.internal_port
 
 
-def connect_from(api, container: str, host: str, port: int, timeout_s: float, daemon: str = "Docker") -> Reach:
-    """Run the connect in `container` through the low-level Docker API; Unobservable when it cannot run."""
+def connect_from(api, container: str, host: str, port: int, timeout_s: float, daemon: str = "Docker",
+                 script: str = CONNECT_SCRIPT, what: str = "connect probe") -> Reach:
+    """Run the connect (or the login: `script`) in `container` through the low-level Docker API; Unobservable
+    when it cannot run."""
     address = f"{host}:{port}"
     try:
-        exec_id = api.exec_create(container, ["python3", "-c", CONNECT_SCRIPT, host, str(port), str(timeout_s)],
+        exec_id = api.exec_create(container, ["python3", "-c", script, host, str(port), str(timeout_s)],
                                   stdout=True, stderr=True)["Id"]
         raw = api.exec_start(exec_id)
         code = api.exec_inspect(exec_id).get("ExitCode")
     except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
-        raise failure(exc, "exec the connect probe", container, daemon) from None
+        raise failure(exc, f"exec the {what}", container, daemon) from None
     output = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-    if code not in (0, 1):  # 126/127: no python3 in the image; anything else: the probe itself broke
-        raise Unobservable(f"the connect probe could not run in {container} (exit code {code}: "
+    if code not in (0, 1):  # 126/127: no python3 in the image; 3: nothing to log in with; else the probe broke
+        raise Unobservable(f"the {what} could not run in {container} (exit code {code}: "
                            f"{' '.join(output.split())[:200]})")
     return Reach(address, ok=code == 0, output=output)
 
 
 def reach_samples(inventory: Inventory, engines: list[Engine], hosts: DockerHosts) -> dict[tuple[str, str], Reach | Unobserved]:
-    """(engine, dependency) -> what a connect from inside the engine's container showed, all at once."""
-    jobs = [(engine, dep) for engine in engines if engine.docker for dep in DEPENDENCIES]
+    """(engine, dependency) -> what a connect from inside the engine's container showed, and (engine, LOGIN)
+    what a login to PostgreSQL with the engine's own settings showed; all at once."""
+    jobs = [(engine, dep) for engine in engines if engine.docker for dep in (*DEPENDENCIES, LOGIN)]
 
     def one(job: tuple[Engine, str]) -> Reach | Unobserved:
         engine, dependency = job
@@ -76,10 +112,12 @@ def reach_samples(inventory: Inventory, engines: list[Engine], hosts: DockerHost
         client, error = hosts.try_get(engine.host)
         if error:
             return Unobserved(error)
-        host, port = internal_address(inventory, dependency)
+        host, port = internal_address(inventory, "postgres" if dependency == LOGIN else dependency)
+        login = dependency == LOGIN
         try:
             return connect_from(client.api, engine.container, host, port, inventory.timeouts.connect_s,
-                                f"Docker host {engine.host!r}")
+                                f"Docker host {engine.host!r}", script=LOGIN_SCRIPT if login else CONNECT_SCRIPT,
+                                what="login probe" if login else "connect probe")
         except Unobservable as exc:
             return Unobserved(str(exc))
 

@@ -211,7 +211,8 @@ def test_stopped_engine_in_the_daily_tier(tmp_path, fault, heal):
         "test_engine_bus_idle[strategy-engine]", "test_container_cpu_usage[nautilus-strategy-engine]",
         "test_container_memory_usage[nautilus-strategy-engine]", "test_engine_error_rate[strategy-engine]",
         "test_engine_metrics_readable[strategy-engine]", "test_engine_reaches_postgres[strategy-engine]",
-        "test_engine_reaches_redis[strategy-engine]", "test_engine_memory_growth_between_runs[strategy-engine]"})
+        "test_engine_reaches_redis[strategy-engine]", "test_engine_memory_growth_between_runs[strategy-engine]",
+        "test_engine_postgres_login[strategy-engine]"})
     heal()
     assert_failed_exactly(run_checks(tmp_path, "-m", "daily", "-k", "strategy or 8700", *INVENTORY), set())
 

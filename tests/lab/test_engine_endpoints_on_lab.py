@@ -41,9 +41,11 @@ def test_healthy_lab_passes_engine_endpoint_checks(tmp_path):
     run = run_checks(tmp_path, *ARGS)
     assert_failed_exactly(run, set())
     assert run.returncode == 0
-    # 8 engines serve metrics, 8 name requests and errors, 9 run in Docker (x2 for reach), one each for
-    # calculate, risk check and the two WebSocket checks, and the answer of analytics' calculate (it has rules).
-    assert len(run.outcomes) == 8 + 8 + 18 + 4 + 1
+    # 8 engines serve metrics, 8 name requests and errors, 9 run in Docker (x3: reach to Redis and PostgreSQL, the
+    # PostgreSQL login), one each for calculate, risk check and the two WebSocket checks, and the answer of
+    # analytics' calculate (it has rules).
+    assert len(run.outcomes) == 8 + 8 + 27 + 4 + 1
+    assert all(outcome == "passed" for name, outcome in run.outcomes.items() if "postgres_login" in name)
     assert run.outcomes["test_engine_probe_answer[analytics-engine]"] == "passed"
     skipped = {name for name, outcome in run.outcomes.items() if outcome == "skipped"}
     assert skipped <= {"test_websocket_messages_flowing[websocket-engine]"}  # judged only with clients connected
@@ -220,3 +222,18 @@ def test_a_stalled_feed_fails_messages_flowing_while_its_clients_stay_connected(
     assert_failed_exactly(run, set())
     assert run.outcomes["test_websocket_messages_flowing[websocket-engine]"] == "passed"
     heal()
+
+
+@pytest.mark.lab_fault
+def test_an_engine_with_a_wrong_database_password_fails_its_login_and_the_fix_is_its_settings(tmp_path, fault, heal,
+                                                                                           lab_password):
+    fault("bad-db-login", "strategy")  # recreated with a wrong POSTGRES_PASSWORD; the route to PostgreSQL is fine
+    run = run_checks(tmp_path, *ARGS, "-k", "engine_reaches or postgres_login")
+    assert_failed_exactly(run, {"test_engine_postgres_login[strategy-engine]"})
+    message = run.messages["test_engine_postgres_login[strategy-engine]"]
+    assert "login with the engine's POSTGRES_* settings failed" in message and "password authentication failed" in \
+        message, message
+    assert "PostgreSQL itself needs no restart" in message and "restart postgres" not in message
+    assert lab_password not in run.output and "lab-wrong-password" not in run.output
+    heal()
+    passes_again(tmp_path, "-k", "engine_reaches or postgres_login")

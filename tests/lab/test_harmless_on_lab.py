@@ -10,18 +10,21 @@ What is compared, and what is left out because the platform itself changes it:
   (values change by the engines' own heartbeats and stream);
 - files under the inventory's log and backup paths: names, sizes, modification times.
 The suite's own connections (pg_stat_activity, CLIENT LIST) are not compared.
+And no lab container logs an error line while the runs probe it.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 
 import psycopg
 import pytest
 import redis
 
 from conftest import LAB_INVENTORY, LAB_OWNED, ROOT, lab_docker
+from observation.logs import ERRORS
 
 PROBE_PORTFOLIO = "health-probe"
 ENGINE_WRITTEN = {"engine_heartbeats"}
@@ -82,8 +85,20 @@ def snapshot(password: str) -> dict:
     return {"containers": containers(), "database": database(password), "bus": bus(), "files": files()}
 
 
+def error_lines_since(since: int) -> dict:
+    """Each lab container's log lines matching the suite's error grep, logged since `since` (unix seconds)."""
+    client = lab_docker()
+    try:
+        return {c.name: [line for line in c.logs(since=since).decode(errors="replace").splitlines()
+                         if ERRORS.search(line)]
+                for c in client.containers.list(filters=LAB_OWNED)}
+    finally:
+        client.close()
+
+
 @pytest.mark.usefixtures("lab")
 def test_daily_and_weekly_runs_change_nothing_they_inspect(tmp_path, lab_password):
+    started = int(time.time())
     before = snapshot(lab_password)
     env = dict(os.environ)
     env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
@@ -96,3 +111,5 @@ def test_daily_and_weekly_runs_change_nothing_they_inspect(tmp_path, lab_passwor
     after = snapshot(lab_password)
     for part in before:
         assert after[part] == before[part], part
+    # Nor do its probes make any lab container log an error line (the engines' logs are what the log checks read).
+    assert {name: lines for name, lines in error_lines_since(started).items() if lines} == {}

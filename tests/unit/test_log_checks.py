@@ -1,6 +1,7 @@
 """The log checks on constructed logs, without Docker: the guide's patterns, the bounded read, the Knowledge Base."""
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 
@@ -20,9 +21,11 @@ from observation.logs import (
     WEEKLY,
     WEEKLY_ERRORS,
     Window,
+    docker_stamp,
     scan_containers,
     scan_text,
 )
+from observation.own_probes import ProbeCalls
 from observation.targets import ContainerTarget
 from remediation import diagnose
 from remediation.registry import HELPERS
@@ -94,6 +97,9 @@ def test_a_kept_line_is_cut():
     assert len(scan_text("ERROR " + "x" * 10_000, HOURLY).latest("errors")[0]) == 500
 
 
+NO_PROBES = ProbeCalls("/nonexistent")  # no probe call to any engine, before or in this run
+
+
 # -- bounded, concurrent reading --------------------------------------------------
 
 class FakeDocker:
@@ -102,14 +108,15 @@ class FakeDocker:
     def __init__(self, lines_by_name, barrier=None):
         self.lines_by_name, self.barrier, self.calls = lines_by_name, barrier, []
 
-    def logs(self, name, tail="all", since=None):
+    def logs(self, name, tail="all", since=None, timestamps=False):
         self.calls.append((name, tail, since))
         if self.barrier:
             self.barrier.wait()  # every container must be read at the same time to get past this
         if name not in self.lines_by_name:
             raise ContainerMissing(f"container {name} does not exist on Docker host 'local'")
         lines = self.lines_by_name[name]
-        return "".join(line + "\n" for line in lines[-tail:])
+        stamp = "2026-12-07T10:00:00.250000000Z " if timestamps else ""
+        return "".join(stamp + line + "\n" for line in lines[-tail:])
 
 
 class FakeHosts:
@@ -227,19 +234,19 @@ def test_diagnose_startup_reads_the_same_list():
 # -- the checks -------------------------------------------------------------------------
 
 def test_a_clean_log_passes_every_check():
-    logs_checks.test_log_error_rate(RISK, scans(CLEAN), INV, verdict())
-    logs_checks.test_log_slow_operations(RISK, scans(CLEAN), INV, verdict())
+    logs_checks.test_log_error_rate(RISK, scans(CLEAN), INV, verdict(), probe_calls=NO_PROBES)
+    logs_checks.test_log_slow_operations(RISK, scans(CLEAN), INV, verdict(), probe_calls=NO_PROBES)
     logs_checks.test_log_known_errors(RISK, scans(CLEAN), snapshot(), INV, verdict())
-    logs_checks.test_weekly_error_summary(RISK, scans(CLEAN, window=WEEKLY), INV, verdict())
+    logs_checks.test_weekly_error_summary(RISK, scans(CLEAN, window=WEEKLY), INV, verdict(), probe_calls=NO_PROBES)
 
 
 def test_error_rate_at_the_limit_passes_and_above_fails():
     ten = CLEAN + "ERROR boom\n" * 10
-    logs_checks.test_log_error_rate(RISK, scans(ten), INV, verdict())
+    logs_checks.test_log_error_rate(RISK, scans(ten), INV, verdict(), probe_calls=NO_PROBES)
     v = verdict()
     with pytest.raises(FAILED, match=r"expected at most 10 error lines in the last 1 h .*; saw 11; "
                                      r"latest: 'request failed'$"):
-        logs_checks.test_log_error_rate(RISK, scans(ten + "request failed\n"), INV, v)
+        logs_checks.test_log_error_rate(RISK, scans(ten + "request failed\n"), INV, v, probe_calls=NO_PROBES)
     assert ("measured:errors_lines", "11") in v.records
     # A helper inside advice is a mention; the report hook writes it out with the run's inventory.
     assert dict(v.records)["advice"] == ("read them (docker logs nautilus-risk-engine --since 1h); {{helper "
@@ -249,14 +256,14 @@ def test_error_rate_at_the_limit_passes_and_above_fails():
 def test_error_rate_uses_the_engines_own_limit():
     inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
     inv.engines["risk"].thresholds["log_errors_per_hour"] = 20
-    logs_checks.test_log_error_rate(RISK, scans("ERROR\n" * 15), inv, verdict())
+    logs_checks.test_log_error_rate(RISK, scans("ERROR\n" * 15), inv, verdict(), probe_calls=NO_PROBES)
 
 
 def test_error_lines_are_redacted_in_the_evidence():
     v = Verdict("t")
     with pytest.raises(FAILED) as failure:
         logs_checks.test_log_error_rate(RISK, scans("ERROR connecting to postgresql://u:hunter2@db/x\n" * 11),
-                                        INV, v)
+                                        INV, v, probe_calls=NO_PROBES)
     assert "hunter2" not in str(failure.value) and "hunter2" not in str(v.records)
 
 
@@ -265,21 +272,21 @@ def test_a_truncated_window_under_the_limit_cannot_be_judged():
     v = verdict()
     with pytest.raises(Unobservable, match=r"logged more than 100 lines in the last 1 h; the newest 100 hold 0 "
                                            r"error lines \(limit 10\)$"):
-        logs_checks.test_log_error_rate(RISK, scans("INFO ok\n" * 100, window=window), INV, v)
+        logs_checks.test_log_error_rate(RISK, scans("INFO ok\n" * 100, window=window), INV, v, probe_calls=NO_PROBES)
     assert dict(v.records)["advice"] == "read the rest of the last 1 h with docker logs"
     with pytest.raises(FAILED, match="saw at least 100 "):
-        logs_checks.test_log_error_rate(RISK, scans("ERROR\n" * 100, window=window), INV, verdict())
+        logs_checks.test_log_error_rate(RISK, scans("ERROR\n" * 100, window=window), INV, verdict(), probe_calls=NO_PROBES)
 
 
 def test_unobserved_logs_cannot_be_judged():
     found = {("local", "nautilus-risk-engine"): Unobserved("no Docker daemon answers")}
     with pytest.raises(Unobservable, match="no Docker daemon answers"):
-        logs_checks.test_log_error_rate(RISK, found, INV, verdict())
+        logs_checks.test_log_error_rate(RISK, found, INV, verdict(), probe_calls=NO_PROBES)
 
 
 def test_slow_operations_above_the_limit_fail():
     with pytest.raises(FAILED, match=r"at most 10 slow-operation lines .*saw 11; latest: 'query took 4200ms'"):
-        logs_checks.test_log_slow_operations(RISK, scans("slow call\n" * 10 + "query took 4200ms\n"), INV, verdict())
+        logs_checks.test_log_slow_operations(RISK, scans("slow call\n" * 10 + "query took 4200ms\n"), INV, verdict(), probe_calls=NO_PROBES)
 
 
 def test_known_error_in_the_logs_fails_with_its_id_line_fix_and_helper():
@@ -315,9 +322,9 @@ def test_engine_helper_is_left_out_for_a_service_container():
 
 def test_weekly_summary_counts_the_weekly_pattern():
     week = "ERROR x\n" * 500 + "request failed\n" * 100
-    logs_checks.test_weekly_error_summary(RISK, scans(week, window=WEEKLY), INV, verdict())
+    logs_checks.test_weekly_error_summary(RISK, scans(week, window=WEEKLY), INV, verdict(), probe_calls=NO_PROBES)
     with pytest.raises(FAILED, match=r"at most 500 error lines in the last 168 h .*saw 501"):
-        logs_checks.test_weekly_error_summary(RISK, scans(week + "Exception\n", window=WEEKLY), INV, verdict())
+        logs_checks.test_weekly_error_summary(RISK, scans(week + "Exception\n", window=WEEKLY), INV, verdict(), probe_calls=NO_PROBES)
 
 
 # -- the 24-hour error and warning summary (Log Management) ---------------------------
@@ -331,21 +338,100 @@ def test_day_window_counts_log_managements_two_greps():
 def test_a_day_over_the_error_budget_fails():
     from observation.logs import DAY
     day = "ERROR upstream failed\n" * 240
-    logs_checks.test_log_errors_24h(RISK, scans(day, window=DAY), INV, verdict())
+    logs_checks.test_log_errors_24h(RISK, scans(day, window=DAY), INV, verdict(), probe_calls=NO_PROBES)
     with pytest.raises(FAILED, match=r"expected at most 240 error lines in the last 24 h .*; saw 241; latest"):
-        logs_checks.test_log_errors_24h(RISK, scans(day + "Exception\n", window=DAY), INV, verdict())
+        logs_checks.test_log_errors_24h(RISK, scans(day + "Exception\n", window=DAY), INV, verdict(), probe_calls=NO_PROBES)
 
 
 def test_a_day_over_the_warning_budget_fails_and_the_budget_is_per_engine():
     from observation.logs import DAY
     day = "WARNING slow operation took 2500ms\n" * 241
     with pytest.raises(FAILED, match=r"expected at most 240 warning lines in the last 24 h \(grep -i \"warning\|warn\"\)"):
-        logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), INV, verdict())
+        logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), INV, verdict(), probe_calls=NO_PROBES)
     inv = load_inventory(None, environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
     inv.engines["risk"].thresholds["log_warnings_per_day"] = 300
-    logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), inv, verdict())
+    logs_checks.test_log_warnings_24h(RISK, scans(day, window=DAY), inv, verdict(), probe_calls=NO_PROBES)
 
 
 def test_the_day_summary_judges_engines_only_as_the_guide_does():
     spec = logs_checks.test_log_errors_24h.pytestmark[-1].args[0]
     assert spec.applies(RISK) and not spec.applies(REDIS)
+
+
+# -- lines the suite's own probe calls caused ------------------------------------------
+
+def stamped(seconds: float, text: str) -> str:
+    moment = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z " + text
+
+
+T0 = datetime.datetime(2026, 12, 7, 10, 0, tzinfo=datetime.timezone.utc).timestamp()
+
+
+def test_lines_logged_during_the_suites_own_probe_calls_are_told_apart():
+    text = "\n".join([stamped(5.2, "ERROR calculation failed: no data")] * 12 +
+                     [stamped(5.3, "  continuation of the traceback, error context")] +
+                     [stamped(60, "ERROR order routing failed")] * 2) + "\n"
+    scan = scan_text(text, HOURLY, stamp=docker_stamp)
+    assert scan.count("errors") == 15
+    assert scan.latest("errors")[-1] == "ERROR order routing failed"  # the stamp is not part of the line
+    during = [(T0 + 5.0, T0 + 5.4)]
+    assert scan.caused_by("errors", during) == 13
+    assert scan.caused_by("errors", []) == 0
+    assert scan.caused_by("errors", [(T0 + 30, T0 + 31)]) == 0  # a call at another time discounts nothing
+    assert scan.seen("errors", 13) == "2 (and 13 logged during the suite's own probe calls, not counted)"
+
+
+def test_a_line_without_its_own_stamp_takes_the_one_above():
+    text = stamped(5.2, "ERROR boom") + "\nTraceback error line without a stamp\n"
+    scan = scan_text(text, HOURLY, stamp=docker_stamp)
+    assert scan.count("errors") == 2 and scan.caused_by("errors", [(T0 + 5, T0 + 5.3)]) == 2
+
+
+def test_docker_logs_are_read_with_their_stamps():
+    docker = FakeDocker({"nautilus-risk-engine": ["ERROR a"]})
+    scan = scan_containers(FakeHosts(docker), [RISK], HOURLY)[("local", "nautilus-risk-engine")]
+    assert scan.latest("errors") == ("ERROR a",)
+    assert scan.caused_by("errors", [(T0, T0 + 0.1)]) == 1
+
+
+def test_probe_calls_are_kept_between_runs_and_old_ones_dropped(tmp_path):
+    first = ProbeCalls(tmp_path)
+    first.note("analytics", 1000.0, 1000.5)
+    first.note("analytics", 9_000_000.0, 9_000_000.5)
+    first.save(now=9_000_100.0)  # the first call is more than 8 days old by then
+    second = ProbeCalls(tmp_path)
+    assert second.of("analytics") == [(9_000_000.0, 9_000_000.5)] and second.of("risk") == []
+    second.note("risk", 9_000_050.0, 9_000_050.2)
+    second.save(now=9_000_100.0)
+    assert ProbeCalls(tmp_path).of("risk") == [(9_000_050.0, 9_000_050.2)]
+    assert ProbeCalls(tmp_path).of("analytics") == [(9_000_000.0, 9_000_000.5)]
+
+
+@pytest.mark.parametrize("content", ["", "not json", "[1, 2]", '{"analytics": [[1]]}', '{"analytics": 5}'])
+def test_an_unreadable_probe_file_is_no_earlier_call(tmp_path, content):
+    (tmp_path / "probes.json").write_text(content)
+    calls = ProbeCalls(tmp_path)
+    assert calls.of("analytics") == []
+    calls.note("analytics", 1.0, 2.0)
+    calls.save(now=3.0)
+    assert ProbeCalls(tmp_path).of("analytics") == [(1.0, 2.0)]
+
+
+def test_error_lines_the_suites_own_probes_caused_do_not_fail_the_engine(tmp_path):
+    probe_lines = [stamped(5.2, "ERROR calculation failed: insufficient market data")] * 15
+    found = {("local", RISK.name): scan_text("\n".join(probe_lines) + "\n", HOURLY, stamp=docker_stamp)}
+    calls = ProbeCalls(tmp_path)
+    calls.note("risk", T0 + 5.0, T0 + 5.3)
+    v = verdict()
+    logs_checks.test_log_error_rate(RISK, found, INV, v, probe_calls=calls)
+    assert ("measured:errors_lines", "0") in v.records
+    assert ("measured:errors_lines_during_own_probes", "15") in v.records
+    # Without the record of that call, the same lines are the engine's.
+    with pytest.raises(FAILED, match=r"saw 15; latest"):
+        logs_checks.test_log_error_rate(RISK, found, INV, verdict(), probe_calls=NO_PROBES)
+    # Lines of the engine's own beside them are still counted, and the message says what was left out.
+    own_burst = [stamped(120, "ERROR order routing failed")] * 11
+    found = {("local", RISK.name): scan_text("\n".join(probe_lines + own_burst) + "\n", HOURLY, stamp=docker_stamp)}
+    with pytest.raises(FAILED, match=r"saw 11 \(and 15 logged during the suite's own probe calls, not counted\)"):
+        logs_checks.test_log_error_rate(RISK, found, INV, verdict(), probe_calls=calls)

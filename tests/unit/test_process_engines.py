@@ -20,6 +20,7 @@ from fixtures.verdict import Verdict
 from observation import processes
 from observation.docker_api import ContainerSnapshot
 from observation.errors import Unobservable, Unobserved
+from observation.own_probes import ProbeCalls
 from observation.inventory import InventoryError, load_inventory
 from observation.redis_bus import BusSnapshot
 
@@ -186,10 +187,10 @@ def test_a_log_file_is_scanned_over_the_hour_by_its_own_time_stamps(tmp_path):
     engine = process_engine(tmp_path, log_file=str(log))
     inventory = load_inventory(tmp_path / "inv.yaml", environ=ENV)
     with pytest.raises(FAILED, match="expected at most 10 error lines in the last 1 h.*saw 13"):
-        proc_checks.test_process_log_error_rate(engine, {"gamma": scan}, inventory, Verdict("gamma"))
+        proc_checks.test_process_log_error_rate(engine, {"gamma": scan}, inventory, Verdict("gamma"), probe_calls=ProbeCalls(tmp_path))
     log.write_text("\n".join(old) + "\n")
     quiet = scan_process(engine, log_scan.HOURLY)
-    proc_checks.test_process_log_error_rate(engine, {"gamma": quiet}, inventory, Verdict("gamma"))
+    proc_checks.test_process_log_error_rate(engine, {"gamma": quiet}, inventory, Verdict("gamma"), probe_calls=ProbeCalls(tmp_path))
 
 
 def test_a_known_error_in_a_process_log_fails_with_the_guides_fix_and_no_docker(tmp_path):
