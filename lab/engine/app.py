@@ -171,7 +171,7 @@ class Engine:
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.calculations += 1
         self.database.record("INSERT INTO analytics_calculations (portfolio, duration_ms) VALUES (%s, %s)",
-                    portfolio, elapsed_ms)
+                             portfolio, elapsed_ms)
         # The platform's analytics engine says whether it had data to compute from, and where it came from.
         no_data = "no-data" in self.faults
         return web.json_response({"status": "success", "portfolio": portfolio, "results": figures,
