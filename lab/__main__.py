@@ -4,13 +4,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import LabError
+from . import LabError, faults, processes, stack
+from .base_image import ensure_base_image
+from .compose import passthrough
+from .docker_engine import ensure_docker
+from .maintenance import backup
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["compose"]:  # before argparse, which would take compose's own options for its own
-        from .compose import passthrough
         try:
             return passthrough(argv[1:])
         except LabError as exc:
@@ -55,7 +58,6 @@ def main(argv: list[str] | None = None) -> int:
                                    "(the inventory's compose_command)")
     args = parser.parse_args(argv)
 
-    from . import faults, stack
     try:
         if args.command == "up":
             stack.up(rebuild_image=args.rebuild_image)
@@ -66,12 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             print("\n".join(stack.status_lines()) or "the lab is not up")
         elif args.command == "backup":
-            from .maintenance import backup
             stack.require_running()
             print(backup())
         elif args.command == "image":
-            from .base_image import ensure_base_image
-            from .docker_engine import ensure_docker
             ensure_docker()
             print(ensure_base_image(stack.client()))
         elif args.command == "fault":
@@ -95,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _processes(args) -> list[str]:
-    from . import processes
     if args.action == "up":
         return processes.up()
     if args.action == "down":

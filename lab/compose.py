@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from . import COMPOSE_FILE, PROJECT, LabError
+from .docker_access import compose_env, guard
 
 
 def compose_binary() -> Path:
@@ -38,6 +39,5 @@ def passthrough(args: list[str]) -> int:
     The inventory's `compose_command` for the lab, so rebuild-engine runs Compose
     as on a real deployment; unlike compose() it adds no -p/-f of its own.
     """
-    from .stack import compose_env, guard
     guard()
     return subprocess.run([str(compose_binary()), *args], env=compose_env()).returncode

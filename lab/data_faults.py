@@ -18,7 +18,9 @@ from pathlib import Path
 import requests
 
 from . import BACKUP_ASIDE_DIR, BACKUP_DIR, LAB_DIR, LOG_DIR, STATE_DIR, LabError
+from .docker_access import client, compose_env
 from .maintenance import BACKUP_PREFIX, BACKUP_SUFFIX, backups_of, today
+from .ownership import owned_container
 from .topology import find
 
 DAY_S = 86400
@@ -98,7 +100,6 @@ def heal_host(records: list[dict]) -> list[str]:
 # -- PostgreSQL -------------------------------------------------------------------
 
 def pg_params() -> dict:
-    from .stack import compose_env
     return {"host": "127.0.0.1", "port": find("postgres").port, "dbname": "nautilus", "user": "nautilus",
             "password": compose_env()["NAUTILUS_POSTGRES_PASSWORD"], "connect_timeout": 5}
 
@@ -300,8 +301,6 @@ def ws_active() -> int | None:
 
 
 def ws_connections(count: int) -> str:
-    from .ownership import owned_container
-    from .stack import client
     if not 1 <= count <= WS_MAX:
         raise LabError(f"--count must be between 1 and {WS_MAX}")
     stop_ws_holder()
@@ -322,9 +321,6 @@ def ws_connections(count: int) -> str:
 
 def stop_ws_holder() -> list[str]:
     import docker
-
-    from .ownership import owned_container
-    from .stack import client
     try:
         backend = owned_container(client(), WS_HOLDER_CONTAINER)
         if backend.status != "running":

@@ -8,84 +8,37 @@ until the stack is healthy again.
 """
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import docker
 import requests
 
-from . import ENGINE_STATE_DIR, LAB_DIR, STATE_DIR, LabError
+from . import ENGINE_STATE_DIR, LabError
 from . import data_faults as data
 from .compose import compose
+from .docker_access import client, compose_env, guard, lab_containers
+# The kinds, the records and the port holder live below stack (which needs them for `down`); their names stay
+# importable from here (lab.faults.KINDS, lab.faults.release_port_holders, ...).
+from .fault_records import (DOCKER_FAULTS, ENGINE_FAULTS, HOST_FAULTS, KINDS, POSTGRES_FAULTS,  # noqa: F401
+                            REDIS_FAULTS, REGISTRY, WEBSOCKET_FAULTS, forget, forget_container_faults, injected,
+                            remember)
 from .ownership import owned_container
-from .stack import client, compose_env, guard, lab_containers, wait_healthy
+from .port_holder import HOLDER_MARK, hold_port, release_port_holders  # noqa: F401
+from .stack import wait_healthy
 from .topology import LabService, find, services
 
-ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
-                 "slow-log",
-                 "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn",
-                 "ws-stall", "no-data")
-DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken", "port-impostor")
-HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
-POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres
-REDIS_FAULTS = ("redis-fill", "redis-evict")                      # target: redis
-WEBSOCKET_FAULTS = ("ws-connections",)                            # target: websocket
-KINDS = ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS + WEBSOCKET_FAULTS
 # What these leave behind lives in the container itself (its log, RestartCount,
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
 # unhealthy and hang also leave 5xx answers in the engine's error counters.
 RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang",
                     "hostile", "hostile-body", "trickle")
 HOST = "host"
-HOLDER_MARK = "lab.port_holder"
-REGISTRY = STATE_DIR / "faults.json"
 CONTROL_TIMEOUT_S = 5
 RESTART_WAIT_S = 45
 
 
 def control_url(svc: LabService, kind: str = "") -> str:
     return f"http://127.0.0.1:{svc.port}/_lab/faults" + (f"/{kind}" if kind else "")
-
-
-# -- the registry of injected faults ---------------------------------------------
-
-def injected() -> list[dict]:
-    try:
-        return json.loads(REGISTRY.read_text())
-    except (OSError, ValueError):
-        return []
-
-
-def _remember(kind: str, target: str, **extra) -> None:
-    STATE_DIR.mkdir(exist_ok=True)
-    records = injected() + [{"kind": kind, "target": target, "at": round(time.time(), 1), **extra}]
-    temp = REGISTRY.with_suffix(".tmp")
-    temp.write_text(json.dumps(records, indent=1))
-    os.replace(temp, REGISTRY)
-
-
-def _forget(records: list[dict]) -> None:
-    left = [r for r in injected() if r not in records]
-    if left:
-        temp = REGISTRY.with_suffix(".tmp")
-        temp.write_text(json.dumps(left, indent=1))
-        os.replace(temp, REGISTRY)
-    else:
-        REGISTRY.unlink(missing_ok=True)
-
-
-def forget_container_faults() -> None:
-    """After `lab down`: what lived in containers and lab processes went with them.
-
-    Host files, PostgreSQL tables and Redis keys outlive the containers, so
-    their records stay for the next heal.
-    """
-    _forget([r for r in injected() if r["kind"] not in HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS])
 
 
 # -- inject ----------------------------------------------------------------------------
@@ -112,18 +65,18 @@ def inject(kind: str, target: str, **params) -> str:
         said = {"slow-query": data.slow_query, "dead-tuples": data.dead_tuples,
                 "held-lock": lambda: data.start_session("held-lock"),
                 "long-query": lambda: data.start_session("long-query")}[kind]()
-        _remember(kind, svc.service)
+        remember(kind, svc.service)
         return said
     if kind == "redis-fill":
-        _remember(kind, svc.service)
+        remember(kind, svc.service)
         return data.redis_fill()
     if kind == "redis-evict":
         r = data.redis_client()
-        _remember(kind, svc.service, policy=r.config_get("maxmemory-policy")["maxmemory-policy"])
+        remember(kind, svc.service, policy=r.config_get("maxmemory-policy")["maxmemory-policy"])
         return data.redis_evict()[0]
     if kind == "ws-connections":
         count = params.get("count") or 760
-        _remember(kind, svc.service, count=count)
+        remember(kind, svc.service, count=count)
         return data.ws_connections(count)
     if kind in ENGINE_FAULTS:
         return _engine_fault(kind, svc, params)
@@ -135,7 +88,7 @@ def _host_fault(kind: str) -> str:
         said, record = data.plant_old_logs(), {}
     else:
         said, record = data.set_backups_aside(plant_empty=kind == "empty-backup")
-    _remember(kind, HOST, **record)
+    remember(kind, HOST, **record)
     return said
 
 
@@ -151,7 +104,7 @@ def _engine_fault(kind: str, svc: LabService, params: dict) -> str:
         raise LabError(f"{svc.container} control endpoint unreachable: {exc.__class__.__name__}") from exc
     if reply.status_code >= 400:
         raise LabError(f"{svc.container} refused {kind}: HTTP {reply.status_code} {reply.text[:200]}")
-    _remember(kind, svc.service, **body)
+    remember(kind, svc.service, **body)
     if kind in ("exit", "oom"):
         state = _wait_restarted(container, restarts)
         events = ", ".join(_exit_events(container.name, since))
@@ -202,7 +155,7 @@ def _docker_fault(kind: str, svc: LabService) -> str:
             raise LabError(f"{svc.container} publishes no port")
         container.stop(timeout=5)
         hold_port(svc.port, answer="degraded" if kind == "port-impostor" else None)
-    _remember(kind, svc.service)
+    remember(kind, svc.service)
     return f"{kind} applied to {svc.container}"
 
 
@@ -216,36 +169,6 @@ def _wait_healthy_one(container, timeout_s: float = 45) -> None:
     raise LabError(f"{container.name} not healthy {timeout_s:.0f}s after the restart")
 
 
-def hold_port(port: int, answer: str | None = None) -> int:
-    """Start a lab-owned process listening on 127.0.0.1:port (answering HTTP with /health status `answer` when
-    given); returns its pid."""
-    extra = ["--answer", answer] if answer else []
-    proc = subprocess.Popen([sys.executable, "-m", HOLDER_MARK, str(port), *extra], start_new_session=True,
-                            cwd=LAB_DIR.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    STATE_DIR.mkdir(exist_ok=True)
-    (STATE_DIR / f"port-holder-{port}.pid").write_text(str(proc.pid))
-    time.sleep(0.3)
-    if proc.poll() is not None:
-        raise LabError(f"could not hold port {port}: something else already listens there")
-    return proc.pid
-
-
-def release_port_holders(port: int | None = None) -> None:
-    # Only processes we started and marked are ever signalled.
-    for pid_file in STATE_DIR.glob(f"port-holder-{port or '*'}.pid"):
-        pid = int(pid_file.read_text().strip() or 0)
-        if pid and HOLDER_MARK in _cmdline(pid):
-            os.kill(pid, signal.SIGTERM)
-        pid_file.unlink()
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
 # -- heal ------------------------------------------------------------------------------
 
 def heal(target: str | None = None) -> list[str]:
@@ -254,7 +177,7 @@ def heal(target: str | None = None) -> list[str]:
     if target == HOST:
         records = [r for r in injected() if r["target"] == HOST]
         done = data.heal_host(records)
-        _forget(records)
+        forget(records)
         return done
     chosen = [find(target)] if target else services()
     names = {svc.service for svc in chosen}
@@ -296,7 +219,7 @@ def heal(target: str | None = None) -> list[str]:
         done += data.heal_redis(records)
     if target is None:
         done += data.heal_host([r for r in records if r["target"] == HOST])
-    _forget(records)
+    forget(records)
     return done
 
 

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 
 from . import BACKUP_ASIDE_DIR, BACKUP_DIR, LOG_DIR, LabError
+from .docker_access import client
+from .ownership import owned_container
 
 POSTGRES_CONTAINER = "nautilus-postgres"
 BACKUP_PREFIX = "nautilus_backup_"
@@ -51,8 +53,6 @@ def log(line: str) -> Path:
 
 def backup() -> Path:
     """pg_dump inside the PostgreSQL container, gzipped, written atomically; returns the file."""
-    from .ownership import owned_container
-    from .stack import client
     BACKUP_DIR.mkdir(parents=True, exist_ok=True)
     final = BACKUP_DIR / f"{BACKUP_PREFIX}{time.strftime('%Y%m%d-%H%M%S')}{BACKUP_SUFFIX}"
     temp = BACKUP_DIR / f".{final.name}.{os.getpid()}.tmp"  # not matched by the backup pattern
@@ -92,8 +92,6 @@ SCHEMA_WAIT_S = 30
 def wait_for_schema(timeout_s: float = SCHEMA_WAIT_S) -> None:
     """Until the engines have made their tables: on new volumes PostgreSQL starts after the engines, which
     retry their connection a few seconds later, and a backup taken before would hold no table of theirs."""
-    from .ownership import owned_container
-    from .stack import client
     container = owned_container(client(), POSTGRES_CONTAINER)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -23,6 +23,8 @@ import psutil
 import requests
 
 from . import LAB_DIR, STATE_DIR, LabError
+from .docker_access import guard, lab_password
+from .ownership import owned_container
 
 PROCESS_DIR = STATE_DIR / "processes"
 APP = LAB_DIR / "engine" / "app.py"
@@ -64,8 +66,6 @@ def find(name: str) -> ProcessEngine:
 
 def redis_address() -> str:
     """The lab Redis's address on the lab network (reachable from this machine through the bridge)."""
-    from .ownership import owned_container
-    from .stack import guard
     container = owned_container(guard(), "nautilus-redis")
     if container.status != "running":
         raise LabError("nautilus-redis is not running: `python -m lab up` (or heal) first")
@@ -103,7 +103,6 @@ def running(engine: ProcessEngine) -> psutil.Process | None:
 
 def start(engine: ProcessEngine, redis_host: str | None = None, wait: bool = True) -> str:
     """Start one process engine (a fresh log: the previous one is kept as .log.1, as a rotation would)."""
-    from .stack import lab_password
     if running(engine):
         return f"{engine.name}: already running (pid {running(engine).pid})"
     PROCESS_DIR.mkdir(parents=True, exist_ok=True)

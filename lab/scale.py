@@ -33,6 +33,8 @@ from pathlib import Path
 import yaml
 
 from . import COMPOSE_FILE, LAB_DIR, STATE_DIR, LabError
+from .compose import compose
+from .stack import UP_TIMEOUT_S, compose_env, guard, lab_containers, prepare_state_dirs, settle, wait_healthy
 
 OVERRIDE_FILE = STATE_DIR / "compose-scale.yaml"
 LAB_INVENTORY = LAB_DIR / "inventory.yaml"
@@ -140,7 +142,6 @@ def write_files(total: int) -> tuple[dict, Path]:
 
 
 def replica_containers() -> list:
-    from .stack import lab_containers
     return [c for c in lab_containers()
             if REPLICA_RE.match(c.labels.get("com.docker.compose.service", ""))]
 
@@ -155,8 +156,6 @@ def remove_replicas(keep: set[str] = frozenset()) -> list[str]:
 
 
 def up(total: int) -> Path:
-    from .compose import compose
-    from .stack import UP_TIMEOUT_S, compose_env, guard, prepare_state_dirs, settle
     guard()
     override, inventory = write_files(total)
     wanted = set(override["services"])
@@ -174,7 +173,6 @@ def up(total: int) -> Path:
 
 
 def down() -> None:
-    from .stack import guard, wait_healthy
     guard()
     removed = remove_replicas()
     for path in [OVERRIDE_FILE, *STATE_DIR.glob("inventory-*.yaml")]:

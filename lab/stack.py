@@ -4,17 +4,24 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import secrets
 import time
 
 import docker
 
 from . import BACKUP_DIR, ENGINE_STATE_DIR, ENGINE_UID, LAB_DIR, LABEL, LABEL_VALUE, LOG_DIR, PROJECT, STATE_DIR, LabError
-from .base_image import ensure_base_image
+from .base_image import ensure_base_image, image_tag
 from .compose import compose
-from .docker_engine import ensure_docker
+from .data_faults import stop_sessions
+# The Docker client, guard and Compose environment live below every module that acts on the lab; kept here
+# under their old names (lab.stack.compose_env, ...) for the tests and tools that import them from here.
+from .docker_access import PASSWORD_FILE, client, compose_env, endpoint, guard, lab_containers, lab_password  # noqa: F401
+from .docker_engine import engine_answers, ensure_docker
+from .fault_records import forget_container_faults
+from .maintenance import after_up
+from .port_holder import release_port_holders
+from .processes import down as stop_process_engines
+from .topology import find, services
 
-PASSWORD_FILE = STATE_DIR / "postgres-password"
 UP_TIMEOUT_S = 180
 # Data volumes and the image user that owns them (compose.yaml `user:`). A new
 # volume is root-owned, and so is one written before the services ran as these users.
@@ -22,51 +29,8 @@ VOLUME_OWNERS = {"postgres-data": ("postgres", "700"), "redis-data": ("redis", "
 OWNERS_MARKER = STATE_DIR / "volume-owners.json"
 
 
-def compose_env() -> dict[str, str]:
-    """The environment compose needs: the image tag and the PostgreSQL password.
-
-    The password comes from NAUTILUS_POSTGRES_PASSWORD, else from a file made
-    once with a random one, which the suite reads via NAUTILUS_POSTGRES_PASSWORD_FILE.
-    """
-    from .base_image import image_tag
-    env = dict(os.environ)
-    env["NAUTILUS_LAB_IMAGE"] = image_tag()
-    if not env.get("NAUTILUS_POSTGRES_PASSWORD"):
-        env["NAUTILUS_POSTGRES_PASSWORD"] = lab_password()
-    return env
-
-
-def lab_password() -> str:
-    STATE_DIR.mkdir(exist_ok=True)
-    if not PASSWORD_FILE.exists():
-        PASSWORD_FILE.touch(mode=0o600)
-        PASSWORD_FILE.write_text(secrets.token_hex(16))
-    return PASSWORD_FILE.read_text().strip()
-
-
-def client() -> docker.DockerClient:
-    # from_env reads DOCKER_HOST and its TLS variables as observation.docker_endpoint does: the suite's rule.
-    return docker.from_env(timeout=30)
-
-
-def endpoint() -> str:
-    """The daemon the lab acts on, in words: the suite's one rule, with no inventory url (DOCKER_HOST, else
-    the local socket)."""
-    from observation.docker_endpoint import docker_endpoint
-    return docker_endpoint(None, os.environ).describe()
-
-
-def guard() -> docker.DockerClient:
-    """The Docker client, once the endpoint is known to hold nothing platform-like the lab did not create."""
-    from .ownership import refuse_foreign
-    docker_client = client()
-    refuse_foreign(docker_client, endpoint())
-    return docker_client
-
-
 def check_endpoint() -> str:
     """`python -m lab check`: the guard alone, starting nothing (no daemon answering means nothing to protect)."""
-    from .docker_engine import engine_answers
     if not engine_answers():
         return f"no Docker engine answers at {endpoint()}: nothing there the lab could touch"
     guard()
@@ -92,7 +56,6 @@ def up(rebuild_image: bool = False) -> None:
         settle()
     seconds = time.monotonic() - started
     print(f"[lab] all services healthy in {seconds:.1f}s", flush=True)
-    from .maintenance import after_up
     for line in after_up(seconds):
         print(f"[lab] {line}", flush=True)
 
@@ -117,7 +80,6 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
     starts it). Only a volume that is new, or was written by an older lab whose
     services ran as root, costs a `compose create` and a one-off chown container.
     """
-    from .base_image import image_tag
     docker_client = client()
     names = {volume: f"{PROJECT}_{volume}" for volume in VOLUME_OWNERS}
     try:
@@ -149,9 +111,6 @@ def ensure_volume_owners(env: dict[str, str]) -> None:
 
 
 def down(volumes: bool = False) -> None:
-    from .data_faults import stop_sessions
-    from .faults import forget_container_faults, release_port_holders
-    from .processes import down as stop_process_engines
     ensure_docker()
     guard()
     stop_process_engines()  # the lab's plain-process engines go with the stack they talk to
@@ -168,7 +127,6 @@ def redeploy(targets: list[str], wait: bool = True, start_delay_s: float = 0) ->
 
     `start_delay_s` makes the recreated engines take that long before they listen, as a real engine loading
     its state does (the next heal or `up` recreates them without it)."""
-    from .topology import find, services
     guard()
     chosen = sorted({find(t).service for t in targets}) if targets else [svc.service for svc in services()]
     env = {**compose_env(), "NAUTILUS_LAB_START_DELAY_S": f"{start_delay_s:g}"}
@@ -176,12 +134,6 @@ def redeploy(targets: list[str], wait: bool = True, start_delay_s: float = 0) ->
     if wait:
         wait_healthy()
     return f"recreated {', '.join(chosen)}" + ("" if wait else " (not waiting for them to be healthy)")
-
-
-def lab_containers() -> list:
-    """The containers the lab created (its label), and no others; one removed between the listing and its inspect
-    (another run's teardown) is gone, not an error."""
-    return client().containers.list(all=True, filters={"label": f"{LABEL}={LABEL_VALUE}"}, ignore_removed=True)
 
 
 def status_lines() -> list[str]:
