@@ -23,8 +23,11 @@ def compose_binary() -> Path:
     return binary
 
 
-def compose(*args: str, env: dict[str, str], check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
-    cmd = [str(compose_binary()), "-p", PROJECT, "-f", str(COMPOSE_FILE), *args]
+def compose(*args: str, env: dict[str, str], check: bool = True, capture: bool = False,
+            files: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """`docker compose` on the lab's project and file, with `files` merged over it (a fault's one changed setting)."""
+    cmd = [str(compose_binary()), "-p", PROJECT, "-f", str(COMPOSE_FILE),
+           *(arg for extra in files for arg in ("-f", str(extra))), *args]
     done = subprocess.run(cmd, env=env, text=True, capture_output=capture)
     if check and done.returncode != 0:
         detail = (done.stderr or "").strip().splitlines()[-1:] if capture else []

@@ -13,7 +13,7 @@ import time
 import docker
 import requests
 
-from . import ENGINE_STATE_DIR, LabError
+from . import ENGINE_STATE_DIR, STATE_DIR, LabError
 from . import data_faults as data
 from .compose import compose
 from .docker_access import client, compose_env, guard, lab_containers
@@ -31,7 +31,7 @@ from .topology import LabService, find, services
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
 # unhealthy and hang also leave 5xx answers in the engine's error counters.
 RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang",
-                    "hostile", "hostile-body", "trickle")
+                    "hostile", "hostile-body", "trickle", "probe-errors", "bad-db-login")
 HOST = "host"
 CONTROL_TIMEOUT_S = 5
 RESTART_WAIT_S = 45
@@ -150,6 +150,10 @@ def _docker_fault(kind: str, svc: LabService) -> str:
     elif kind == "restart":
         container.restart(timeout=5)
         _wait_healthy_one(container)
+    elif kind == "bad-db-login":
+        if svc.engine is None:
+            raise LabError(f"bad-db-login recreates an engine with a wrong database password; {svc.service} is no engine")
+        _recreate_with_wrong_password(svc)
     elif kind in ("port-taken", "port-impostor"):
         if svc.port is None:
             raise LabError(f"{svc.container} publishes no port")
@@ -157,6 +161,28 @@ def _docker_fault(kind: str, svc: LabService) -> str:
         hold_port(svc.port, answer="degraded" if kind == "port-impostor" else None)
     remember(kind, svc.service)
     return f"{kind} applied to {svc.container}"
+
+
+WRONG_PASSWORD = "lab-wrong-password"  # no secret: the password PostgreSQL must refuse
+
+
+def _recreate_with_wrong_password(svc: LabService) -> None:
+    """The engine's container made again from the lab's Compose file with one setting wrong (its
+    POSTGRES_PASSWORD), as a deployment with a bad secret starts it; heal recreates it without the change."""
+    override = STATE_DIR / "bad-db-login.compose.yaml"
+    override.write_text(f"services:\n  {svc.service}:\n    environment:\n      POSTGRES_PASSWORD: {WRONG_PASSWORD}\n")
+    try:
+        compose("up", "-d", "--force-recreate", "--no-deps", svc.service, env=compose_env(), capture=True,
+                files=(override,))
+    finally:
+        override.unlink(missing_ok=True)
+    container = owned_container(client(), svc.container)
+    deadline = time.monotonic() + 30
+    while container.status != "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
+        container.reload()
+    if container.status != "running":
+        raise LabError(f"{svc.container} did not start again with the wrong password (status {container.status})")
 
 
 def _wait_healthy_one(container, timeout_s: float = 45) -> None:
