@@ -278,7 +278,7 @@ def test_engine_reaches_postgres(engine, engine_reach, verdict):
 
 @check("engine-postgres-login", "The engine logs in to PostgreSQL with its own credentials and database, from inside "
        "its container", tiers=DAILY, severity="critical", guide=DATABASE, applies=lambda engine: engine.docker,
-       needs=("engine-reaches-postgres", "postgres-ready"))
+       needs=("engine-reaches-postgres", "postgres-ready", "postgres-connections"))
 def test_engine_postgres_login(engine, engine_reach, verdict):
     """The guide's database connection test: a TCP connect proves the route, a login proves the engine's
     settings (user, password, database). Its settings are read inside the container and never shown."""

@@ -14,7 +14,7 @@ from . import STATE_DIR
 ENGINE_FAULTS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error",
                  "slow-log",
                  "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn",
-                 "ws-stall", "no-data", "probe-errors")
+                 "ws-stall", "no-data", "noisy-calculate")
 DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken", "port-impostor", "bad-db-login")
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
 POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres

@@ -31,7 +31,7 @@ from .topology import LabService, find, services
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
 # unhealthy and hang also leave 5xx answers in the engine's error counters.
 RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang",
-                    "hostile", "hostile-body", "trickle", "probe-errors", "bad-db-login")
+                    "hostile", "hostile-body", "trickle", "noisy-calculate", "bad-db-login")
 HOST = "host"
 CONTROL_TIMEOUT_S = 5
 RESTART_WAIT_S = 45

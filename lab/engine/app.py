@@ -172,11 +172,11 @@ class Engine:
         self.calculations += 1
         self.database.record("INSERT INTO analytics_calculations (portfolio, duration_ms) VALUES (%s, %s)",
                              portfolio, elapsed_ms)
-        if "probe-errors" in self.faults:  # as the platform's analytics engine logs a calculation without data
-            count = self.faults["probe-errors"]["count"]
+        if "noisy-calculate" in self.faults:  # as the platform's analytics engine logs a calculation without data
+            count = self.faults["noisy-calculate"]["count"]
             for i in range(count):
                 log.error("Calculation error %d/%d: insufficient market data for portfolio %s "
-                          "(synthetic lab fault probe-errors)", i + 1, count, portfolio)
+                          "(synthetic lab fault noisy-calculate)", i + 1, count, portfolio)
         # The platform's analytics engine says whether it had data to compute from, and where it came from.
         no_data = "no-data" in self.faults
         return web.json_response({"status": "success", "portfolio": portfolio, "results": figures,

@@ -27,7 +27,7 @@ CLIENT_NAME = f"nautilus-{SERVICE}"
 CRASH_MARKER = STATE_DIR / f"crash-{NAME}"
 FAULT_KINDS = ("unhealthy", "degraded", "slow", "bus-down", "bus-lie", "idle-bus", "error-burst", "known-error", "slow-log",
                "leak", "cpu", "hang", "crash-loop", "exit", "oom", "hostile", "trickle", "hostile-body", "conn-churn",
-               "ws-stall", "no-data", "probe-errors")
+               "ws-stall", "no-data", "noisy-calculate")
 # hostile-body modes: what /health (or, for bad-metrics, /metrics) answers instead; long-log logs one line of 1 MB.
 HOSTILE_MODES = ("not-json", "huge", "nested", "wrong-types", "bad-utf8", "bad-metrics", "long-log")
 # The hostile fault: text a report must show as text (markup, terminal escapes) beside secrets it must never show.

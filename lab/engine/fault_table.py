@@ -229,13 +229,13 @@ def exhaust_memory() -> None:
     log.warning("Lab fault oom: %d MB allocated and not killed; is there no memory limit?", OOM_CAP_MB)
 
 
-async def start_probe_errors(engine, kind: str, params: dict) -> dict:
+async def start_noisy_calculate(engine, kind: str, params: dict) -> dict:
     return {"count": int(param(params, "count", 9, 1, 1000))}
 
 
 # Where each kind's effect lives when it only stands in engine.faults:
 #   unhealthy, degraded: health_formats; idle-bus: backends (and health); trickle: health_formats via the
-#   middleware; ws-stall: the WebSocket ticker; no-data, probe-errors: analytics' calculate.
+#   middleware; ws-stall: the WebSocket ticker; no-data, noisy-calculate: analytics' calculate.
 FAULTS: dict[str, Fault] = {
     "unhealthy": Fault(standing(), nothing_to_undo),
     "degraded": Fault(standing(), nothing_to_undo),
@@ -258,6 +258,6 @@ FAULTS: dict[str, Fault] = {
     "conn-churn": Fault(standing(start_churn), stop_churn),
     "ws-stall": Fault(standing(), nothing_to_undo),
     "no-data": Fault(standing(), nothing_to_undo),
-    "probe-errors": Fault(standing(start_probe_errors), nothing_to_undo),
+    "noisy-calculate": Fault(standing(start_noisy_calculate), nothing_to_undo),
 }
 assert tuple(FAULTS) == FAULT_KINDS, "every fault kind needs one entry in FAULTS, in FAULT_KINDS' order"
