@@ -435,3 +435,12 @@ def test_error_lines_the_suites_own_probes_caused_do_not_fail_the_engine(tmp_pat
     found = {("local", RISK.name): scan_text("\n".join(probe_lines + own_burst) + "\n", HOURLY, stamp=docker_stamp)}
     with pytest.raises(FAILED, match=r"saw 11 \(and 15 logged during the suite's own probe calls, not counted\)"):
         logs_checks.test_log_error_rate(RISK, found, INV, verdict(), probe_calls=calls)
+
+
+def test_overlapping_and_nested_probe_calls_count_each_line_once():
+    text = "\n".join(stamped(s, "ERROR x") for s in (4.0, 5.2, 6.0, 9.0, 20.0)) + "\n"
+    scan = scan_text(text, HOURLY, stamp=docker_stamp)
+    calls = [(T0 + 5.0, T0 + 5.5), (T0 + 4.6, T0 + 5.1), (T0 + 5.1, T0 + 5.2), (T0 + 19.9, T0 + 20.0)]
+    # Widened by 0.5 s before and 1.5 s after: 4.1..7.0 and 19.4..21.5 hold the lines at 5.2, 6.0 and 20.0.
+    assert scan.caused_by("errors", calls) == 3
+    assert scan.caused_by("errors", reversed(calls)) == 3
