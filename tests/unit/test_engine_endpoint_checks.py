@@ -314,6 +314,22 @@ def test_reach_checks_pass_on_a_connect_and_fail_with_the_exec_output():
                                                                           "409 Conflict)")}, verdict())
 
 
+def test_postgres_login_passes_on_a_login_and_fails_with_the_engines_own_settings_as_the_fix():
+    logged_in = {("risk", "postgres-login"): Reach("postgres:5432", True, "logged in with the engine's POSTGRES_* "
+                                                   "settings as nautilus to database nautilus\n")}
+    v = verdict()
+    ep.test_engine_postgres_login(RISK, logged_in, v)
+    assert "advice" not in dict(v.records)
+    refused = {("risk", "postgres-login"): Reach("postgres:5432", False, "login with the engine's POSTGRES_* settings "
+                                                 "failed: FATAL: password authentication failed for user \"nautilus\"\n")}
+    v = verdict()
+    with pytest.raises(FAILED, match=r"a login to PostgreSQL at postgres:5432 with nautilus-risk-engine's own settings; "
+                                     r"saw login with the engine's POSTGRES_\* settings failed: FATAL: password"):
+        ep.test_engine_postgres_login(RISK, refused, v)
+    advice = dict(v.records)["advice"]
+    assert "PostgreSQL itself needs no restart" in advice and "restart postgres" not in advice
+
+
 class FakeExecApi:
     def __init__(self, code, output=b"", error=None):
         self.code, self.output, self.error, self.cmd = code, output, error, None
