@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fixtures.spec import DAILY, EMERGENCY, check
 from observation.jsonpath import MISSING, lookup
+from observation.slow_answers import timing
 
 from .guide import FULL_HEALTH, SLOW
 
@@ -71,7 +72,7 @@ def test_engine_health_latency(engine, health_samples, inventory, verdict):
              "MODERATE" if sample.elapsed_ms > limits.response_ok_ms else "FAST")
     verdict.expect(sample.elapsed_ms <= limits.response_slow_ms,
                    expected=f"an answer within {limits.response_slow_ms:g} ms",
-                   seen=f"{sample.elapsed_ms:.0f} ms ({level}; critical above {limits.response_critical_ms:g} ms)")
+                   seen=f"{timing(sample)}, {level}; critical above {limits.response_critical_ms:g} ms")
 
 
 @check("engine-status-healthy", "Engine reports status healthy", tiers=EMERGENCY, severity="critical",

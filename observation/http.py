@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -77,6 +77,7 @@ class HttpSample:
     body: Any = None  # the JSON document when it parses, else the text
     error: str | None = None
     truncated: bool = False
+    tries_ms: list[float] = field(default_factory=list)  # every try's time when a slow answer was asked again
 
     @property
     def json(self) -> dict | None:
@@ -89,7 +90,8 @@ class HttpSample:
     def evidence(self) -> dict:
         body = self.body if not isinstance(self.body, str) else self.body[:2000]
         return {"url": self.url, "status": self.status, "elapsed_ms": self.elapsed_ms, "body": body,
-                "error": self.error, **({"truncated": True} if self.truncated else {})}
+                "error": self.error, **({"truncated": True} if self.truncated else {}),
+                **({"tries_ms": self.tries_ms} if self.tries_ms else {})}
 
 
 def reason(exc: requests.RequestException, read_timeout_s: float) -> str:

@@ -118,7 +118,6 @@ def no_http(monkeypatch):
         return HttpSample(url, status=200, elapsed_ms=12.0,
                           body={"status": "healthy", "messagebus_connected": True, "db": DSN, "password": SECRET})
     monkeypatch.setattr("observation.engines.request", fake_request)
-    monkeypatch.setattr("remediation.diagnose.request", fake_request)
     monkeypatch.setattr("remediation.messagebus.request", fake_request)
 
 
