@@ -4,7 +4,7 @@ from __future__ import annotations
 from fixtures.spec import EMERGENCY, check
 from fixtures.targets import leave_out_without_docker
 from observation.docker_api import daemon_process
-from observation.errors import Unobservable, short_reason
+from observation.errors import NoAnswer, Unobservable, short_reason
 from observation.postgres import slots_taken
 
 from .guide import CONTAINER_ERRORS, DATABASE, EMERGENCY_RESTART, MESSAGEBUS
@@ -17,7 +17,11 @@ pytest_generate_tests = leave_out_without_docker
        remedy="restart-redis",
        needs=("container-running@redis", "port-open@redis"))
 def test_redis_ping(redis_backend, verdict):
-    client = redis_backend.get()
+    # Redis not answering is this check's finding; only a refusal of the suite's own secret leaves it unjudged.
+    try:
+        client = redis_backend.get()
+    except NoAnswer as exc:
+        verdict.fail(expected="PONG", seen=str(exc))
     try:
         reply = client.ping()
     except Exception as exc:
@@ -31,6 +35,8 @@ def test_redis_ping(redis_backend, verdict):
 def test_postgres_ready(postgres_backend, verdict):
     try:
         conn = postgres_backend.get()
+    except NoAnswer as exc:  # its finding; a refused secret or no free slot (another check's finding) is not
+        verdict.fail(expected="a connection that answers SELECT 1", seen=str(exc))
     except Unobservable as exc:
         if slots_taken(str(exc)):  # it runs and is full: who holds the slots, not a restart that cuts them all
             verdict.remedy("postgres-sessions")

@@ -19,8 +19,10 @@ DOCKER_FAULTS = ("stop", "kill", "pause", "remove", "restart", "port-taken", "po
 HOST_FAULTS = ("old-log", "no-backup", "empty-backup")            # target: host
 POSTGRES_FAULTS = ("slow-query", "held-lock", "long-query", "dead-tuples")  # target: postgres
 REDIS_FAULTS = ("redis-fill", "redis-evict")                      # target: redis
+SERVER_FAULTS = ("freeze",)                                       # target: redis or postgres
 WEBSOCKET_FAULTS = ("ws-connections",)                            # target: websocket
-KINDS = ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS + WEBSOCKET_FAULTS
+KINDS = (ENGINE_FAULTS + DOCKER_FAULTS + HOST_FAULTS + POSTGRES_FAULTS + REDIS_FAULTS + SERVER_FAULTS
+         + WEBSOCKET_FAULTS)
 REGISTRY = STATE_DIR / "faults.json"
 
 

@@ -20,10 +20,11 @@ from .docker_access import client, compose_env, guard, lab_containers
 # The kinds, the records and the port holder live below stack (which needs them for `down`); their names stay
 # importable from here (lab.faults.KINDS, lab.faults.release_port_holders, ...).
 from .fault_records import (DOCKER_FAULTS, ENGINE_FAULTS, HOST_FAULTS, KINDS, POSTGRES_FAULTS,  # noqa: F401
-                            REDIS_FAULTS, REGISTRY, WEBSOCKET_FAULTS, forget, forget_container_faults, injected,
+                            REDIS_FAULTS, REGISTRY, SERVER_FAULTS, WEBSOCKET_FAULTS, forget, forget_container_faults, injected,
                             remember)
 from .ownership import owned_container
 from .port_holder import HOLDER_MARK, hold_port, release_port_holders  # noqa: F401
+from .server_freeze import freeze, thaw
 from .stack import wait_healthy
 from .topology import LabService, find, services
 
@@ -67,6 +68,10 @@ def inject(kind: str, target: str, **params) -> str:
                 "long-query": lambda: data.start_session("long-query")}[kind]()
         remember(kind, svc.service)
         return said
+    if kind in SERVER_FAULTS:
+        remember(kind, svc.service, **freeze(owned_container(docker_client, svc.container), svc.service))
+        return f"{svc.container}'s server process stopped (SIGSTOP): the container runs, its port takes " \
+               "connections, nothing answers"
     if kind == "redis-fill":
         remember(kind, svc.service)
         return data.redis_fill()
@@ -223,6 +228,9 @@ def heal(target: str | None = None) -> list[str]:
             container = owned_container(docker_client, svc.container)
         except docker.errors.NotFound:
             continue
+        for record in records:  # before waiting: a stopped server never turns healthy
+            if record["kind"] in SERVER_FAULTS and record["target"] == svc.service:
+                done += thaw(record)
         if container.status == "paused":
             container.unpause()
             done.append(f"unpaused {svc.container}")

@@ -18,6 +18,26 @@ class Unobservable(Exception):
         self.fix = fix
 
 
+class NoAnswer(Unobservable):
+    """The server itself did not answer: it refused the connection, timed out, or refused the command.
+
+    For every other check it only means "cannot observe"; for the check whose very question is whether
+    that server answers (redis-ping, postgres-ready) it is the finding. A refusal of the suite's own
+    credentials is no NoAnswer: the server answered, the suite's secret is wrong.
+    """
+
+
+def unreachable_hint(reason: str, container: str) -> str:
+    """What to look at next: a server that took the connection and then said nothing is hung, not stopped.
+
+    >>> unreachable_hint("timed out", "nautilus-redis"), unreachable_hint("connection refused", "nautilus-redis")
+    ('it took the connection and did not answer: hung or overloaded?', 'is nautilus-redis running?')
+    """
+    if "timed out" in reason or "timeout" in reason:
+        return "it took the connection and did not answer: hung or overloaded?"
+    return f"is {container} running?"
+
+
 class ContainerMissing(Unobservable):
     """The container does not exist on its Docker host (an observation in itself, not an outage of Docker)."""
 

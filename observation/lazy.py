@@ -28,12 +28,13 @@ class Lazy:
         self._client: Any = None
         self._error: str | None = None
         self._fix: str | None = None
+        self._kind: type[Unobservable] = Unobservable  # NoAnswer stays NoAnswer for every later caller
 
     def get(self) -> Any:
         """The client, or Unobservable with the reason (and the fix, when the connection said which)."""
         client, error = self.try_get()
         if error:
-            raise Unobservable(error, self._fix)
+            raise self._kind(error, self._fix)
         return client
 
     def try_get(self) -> tuple[Any, str | None]:
@@ -43,7 +44,7 @@ class Lazy:
                 try:
                     self._client = self._connect()
                 except Unobservable as exc:
-                    self._error, self._fix = f"{self.label}: {exc}", exc.fix
+                    self._error, self._fix, self._kind = f"{self.label}: {exc}", exc.fix, type(exc)
                 except Exception as exc:  # any client library failure becomes one line
                     self._error = f"{self.label}: {short_reason(exc)}"
             return self._client, self._error

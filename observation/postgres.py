@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import psycopg
 
-from .errors import Unobservable
+from .errors import NoAnswer, Unobservable, unreachable_hint
 from .inventory import Inventory
 
 APPLICATION_NAME = "nautilus-health"  # so the suite's own session is recognisable (and left out) in pg_stat_activity
@@ -28,8 +28,8 @@ def connect_postgres(inventory: Inventory) -> psycopg.Connection:
         if slots_taken(detail):  # it runs: a restart would cut every session; who holds them is the question
             raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} refuses new connections: "
                                f"{pg_reason(detail)} (every max_connections slot is taken)") from None
-        raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} unreachable ({pg_reason(detail)}); "
-                           f"is {spec.container} running?") from None
+        raise NoAnswer(f"PostgreSQL at {spec.host}:{spec.port} unreachable ({pg_reason(detail)}); "
+                       f"{unreachable_hint(pg_reason(detail), spec.container)}") from None
 
 
 SLOTS_TAKEN = ("too many clients already", "remaining connection slots are reserved")

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from .errors import Unobservable, short_reason
+from .errors import NoAnswer, Unobservable, short_reason, unreachable_hint
 from .inventory import Engine, Inventory
 
 
@@ -22,7 +24,9 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
     spec, timeouts = inventory.redis, inventory.timeouts
     client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=inventory.secrets.needed("redis"),
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.read_s,
-                         decode_responses=True)
+                         # redis-py 6+ retries a timed-out or refused call 10 times with backoff by default: a
+                         # Redis that does not answer then held the run ~15 s past the inventory's timeouts.
+                         retry=Retry(NoBackoff(), 0), decode_responses=True)
     try:
         client.ping()
     except redis.AuthenticationError as exc:
@@ -32,12 +36,12 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
     except redis.ResponseError as exc:
         client.close()
         # Redis answers but refuses (MISCONF after a failed snapshot, LOADING, ...): it runs, so say what it said.
-        raise Unobservable(f"Redis at {spec.host}:{spec.port} answers but refuses commands: "
+        raise NoAnswer(f"Redis at {spec.host}:{spec.port} answers but refuses commands: "
                            f"{' '.join(str(exc).split())[:200]}") from None
     except redis.RedisError as exc:
         client.close()
-        raise Unobservable(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
-                           f"is {spec.container} running?") from None
+        raise NoAnswer(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
+                       f"{unreachable_hint(short_reason(exc), spec.container)}") from None
     return client
 
 

@@ -355,6 +355,24 @@ def test_stopped_backends_cannot_observe(tmp_path, fault, heal):
     assert_failed_exactly(run(tmp_path, "daily"), set())
 
 
+@pytest.mark.lab_fault
+def test_frozen_servers_fail_redis_ping_and_postgres_ready_as_their_own_findings(tmp_path, fault, heal):
+    """Running containers, open ports, and servers that say nothing (SIGSTOP): the one question only they can
+    answer fails, as a fact, with restart as the fix; what needs their figures is blocked, not failed."""
+    fault("freeze", "redis")
+    fault("freeze", "postgres")
+    frozen = run_checks(tmp_path, "-m", "emergency", INVENTORY)
+    heal()
+    assert frozen.roots == {"test_redis_ping", "test_postgres_ready"}, frozen.output[-3000:]
+    for name, fix in (("test_redis_ping", "restart-redis"), ("test_postgres_ready", "restart-postgres")):
+        assert "did not answer: hung or overloaded?" in frozen.messages[name], frozen.messages[name]
+        assert fix in frozen.messages[name]
+    assert frozen.outcomes["test_container_running[nautilus-redis]"] == "passed"
+    assert frozen.outcomes["test_port_open[port-6379]"] == frozen.outcomes["test_port_open[port-5432]"] == "passed"
+    again = run_checks(tmp_path, "-m", "emergency", INVENTORY)
+    assert again.outcomes["test_redis_ping"] == again.outcomes["test_postgres_ready"] == "passed", again.output[-3000:]
+
+
 
 # -- Real figures against lowered bounds ------------------------------------------
 
