@@ -170,7 +170,7 @@ def test_stopped_engine_container_cannot_be_looked_into(tmp_path, fault, heal):
     run = run_checks(tmp_path, *ARGS, "-k", "engine_reaches and ml")
     assert_failed_exactly(run, {"test_engine_reaches_redis[ml-engine]", "test_engine_reaches_postgres[ml-engine]"})
     assert ("cannot observe: container nautilus-ml-engine is not running (Docker host 'local' refused to exec the "
-            "connect probe: 409 Conflict)") in run.messages["test_engine_reaches_redis[ml-engine]"]
+            "connect and login probes: 409 Conflict)") in run.messages["test_engine_reaches_redis[ml-engine]"]
     heal()
     passes_again(tmp_path, "-k", "engine_reaches and ml")
 

@@ -423,3 +423,50 @@ def test_probe_read_timeout_covers_twice_the_limit():
     assert read_timeout_s(INV, ANALYTICS, "calculate") == 5.0
     inv = lab_like(analytics={"thresholds": {"analytics_calculation_ms": 4000}})
     assert read_timeout_s(inv, inv.engines["analytics"], "calculate") == 8.0
+
+
+class BatchExecApi(FakeExecApi):
+    """Runs the exec'd command here, as the container's python3 would: the batch script for real."""
+
+    def exec_start(self, exec_id):
+        import subprocess
+        import sys
+        done = subprocess.run([sys.executable, *self.cmd[1:]], capture_output=True, timeout=30)
+        self.code = done.returncode
+        return done.stdout + done.stderr
+
+
+def test_one_exec_runs_every_probe_and_judges_each_as_its_own_exec_would():
+    import socket
+
+    from observation.reach import Probe, probes_from
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = closed.getsockname()[1]
+    closed.close()
+    api = BatchExecApi(0)
+    found = probes_from(api, "c", [Probe(("127.0.0.1", port), False), Probe(("127.0.0.1", dead), False),
+                                   Probe(("127.0.0.1", dead), True)], 2)
+    listener.close()
+    assert api.cmd[:2] == ["python3", "-c"]  # one exec for all three
+    assert found[0].ok and found[0].line().startswith(f"connected to 127.0.0.1:{port}")
+    assert not found[1].ok and found[1].line().startswith(f"cannot connect to 127.0.0.1:{dead}")
+    # This machine's python may have no psycopg2: then the login is 'cannot observe' (exit 3), as in such an image.
+    if isinstance(found[2], Unobserved):
+        assert "exit code 3" in found[2].reason and "no psycopg2" in found[2].reason
+    else:
+        assert not found[2].ok and "login with the engine's POSTGRES_* settings failed" in found[2].line()
+
+
+def test_a_batch_that_cannot_run_makes_every_probe_cannot_observe():
+    from observation.reach import Probe, probes_from
+    probes = [Probe(("redis", 6379), False), Probe(("postgres", 5432), True)]
+    found = probes_from(FakeExecApi(127, b"exec: python3: not found"), "c", probes, 3)
+    assert [type(f) for f in found] == [Unobserved, Unobserved] and "exit code 127" in found[0].reason
+    found = probes_from(FakeExecApi(0, error=api_error(409, "Container 3f2a is not running")), "c", probes, 3)
+    assert found[1].reason == ("container c is not running (Docker refused to exec the connect and login probes: "
+                               "409 Conflict)")
