@@ -65,7 +65,9 @@ def database(password: str) -> dict:
 def bus() -> dict:
     r = redis.Redis(host="127.0.0.1", port=6379, socket_timeout=5, socket_connect_timeout=5)
     try:
-        keys = {k.decode(): r.type(k).decode() for k in r.scan_iter(count=1000)}
+        # Keys with a time to live expire on their own (a heartbeat left by an engine that has stopped): only the
+        # lasting ones can show what a run wrote or deleted.
+        keys = {k.decode(): r.type(k).decode() for k in r.scan_iter(count=1000) if r.ttl(k) == -1}
         return {"keys": keys, "settings": {name: r.config_get(name).get(name) for name in REDIS_SETTINGS}}
     finally:
         r.close()
