@@ -31,8 +31,10 @@ from .topology import LabService, find, services
 # What these leave behind lives in the container itself (its log, RestartCount,
 # OOMKilled, ExitCode), so heal gives the service a fresh container.
 # unhealthy and hang also leave 5xx answers in the engine's error counters.
+# freeze: Docker's health log keeps the probes that timed out while the server was stopped, which log-known-errors
+# rightly reports as health-check-timeout until five newer probes push them out.
 RECREATE_ON_HEAL = ("error-burst", "known-error", "slow-log", "crash-loop", "exit", "oom", "unhealthy", "hang",
-                    "hostile", "hostile-body", "trickle", "noisy-calculate", "bad-db-login")
+                    "hostile", "hostile-body", "trickle", "noisy-calculate", "bad-db-login", "freeze")
 HOST = "host"
 CONTROL_TIMEOUT_S = 5
 RESTART_WAIT_S = 45
