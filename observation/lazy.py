@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable
 
-from .errors import Unobservable, short_reason
+from .errors import NoAnswer, Unobservable, short_reason
 
 
 class Lazy:
@@ -44,7 +44,9 @@ class Lazy:
                 try:
                     self._client = self._connect()
                 except Unobservable as exc:
-                    self._error, self._fix, self._kind = f"{self.label}: {exc}", exc.fix, type(exc)
+                    self._error, self._fix = f"{self.label}: {exc}", exc.fix
+                    # Only NoAnswer is kept: another subclass's constructor (DaemonDown's) reads its arguments otherwise.
+                    self._kind = NoAnswer if isinstance(exc, NoAnswer) else Unobservable
                 except Exception as exc:  # any client library failure becomes one line
                     self._error = f"{self.label}: {short_reason(exc)}"
             return self._client, self._error
