@@ -134,7 +134,7 @@ class CheckRun:
         return {name for name, outcome in self.outcomes.items() if outcome in ("failed", "error")}
 
 
-def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
+def run_checks(tmp_path: Path, *args: str, env: dict | None = None, reports: bool = False) -> CheckRun:
     """Run the operational checks in a subprocess, as an SRE would, and read the JUnit result.
 
     Each run remembers only itself (a fresh state folder), so restarts that this or other lab
@@ -144,8 +144,13 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None) -> CheckRun:
     stamp = time.monotonic_ns()
     junit = tmp_path / f"junit-{stamp}.xml"
     state = () if any(a.startswith("--state-dir") for a in args) else (f"--state-dir={tmp_path / f'state-{stamp}'}",)
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
-           f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}", *state, *args]
+    # The HTML and Allure reports cost about a fifth of a run's CPU, over the lab tests' hundreds of runs: only a
+    # test that reads them (reports=True) has them written. The reports' own tests (test_outputs_on_lab,
+    # test_allure_on_lab, ...) read every file of full runs, made through tests/outputs.py.
+    writers = (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}") if reports else \
+        ("-p", "no:html", "-p", "no:allure_pytest")
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *writers, *state,
+           *args]
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
     done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)

@@ -35,7 +35,7 @@ def checks(tmp_path, name: str, *args: str, tier: str = "daily"):
     """A run with the test's one state directory, its reports in a folder of their own."""
     reports = tmp_path / name
     run = run_checks(tmp_path, "-m", tier, INVENTORY, f"--state-dir={tmp_path / 'state'}",
-                     f"--reports-dir={reports}", *args)
+                     f"--reports-dir={reports}", *args, reports=True)
     return run, reports
 
 

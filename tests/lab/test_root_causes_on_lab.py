@@ -28,7 +28,7 @@ def roots_and_blocked(run) -> tuple[set[str], set[str]]:
 @pytest.mark.lab_fault
 def test_a_stopped_engine_is_one_root_cause_with_one_fix(tmp_path, fault, heal):
     fault("stop", "risk")
-    run = run_checks(tmp_path, "-m", "daily", "-k", "risk or 8200", INVENTORY)
+    run = run_checks(tmp_path, "-m", "daily", "-k", "risk or 8200", INVENTORY, reports=True)
     roots, blocked = roots_and_blocked(run)
     assert roots == {"test_container_running[nautilus-risk-engine]"}
     assert {"test_engine_health_answers[risk-engine]", "test_port_open[port-8200]",
