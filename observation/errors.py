@@ -27,15 +27,18 @@ class NoAnswer(Unobservable):
     """
 
 
-def unreachable_hint(reason: str, container: str) -> str:
+def unreachable_hint(reason: str, running: str) -> str:
     """What to look at next: a server that took the connection and then said nothing is hung, not stopped.
+    `running` is what should run there, in the deployment's terms: its container, or the server itself.
 
     >>> unreachable_hint("timed out", "nautilus-redis"), unreachable_hint("connection refused", "nautilus-redis")
     ('it took the connection and did not answer: hung or overloaded?', 'is nautilus-redis running?')
+    >>> unreachable_hint("connection refused", "the Redis server")
+    'is the Redis server running?'
     """
     if "timed out" in reason or "timeout" in reason:
         return "it took the connection and did not answer: hung or overloaded?"
-    return f"is {container} running?"
+    return f"is {running} running?"
 
 
 class ContainerMissing(Unobservable):

@@ -5,6 +5,7 @@ import psycopg
 
 from .errors import NoAnswer, Unobservable, unreachable_hint
 from .inventory import Inventory
+from .targets import server_in_own_terms
 
 APPLICATION_NAME = "nautilus-health"  # so the suite's own session is recognisable (and left out) in pg_stat_activity
 
@@ -29,7 +30,7 @@ def connect_postgres(inventory: Inventory) -> psycopg.Connection:
             raise Unobservable(f"PostgreSQL at {spec.host}:{spec.port} refuses new connections: "
                                f"{pg_reason(detail)} (every max_connections slot is taken)") from None
         raise NoAnswer(f"PostgreSQL at {spec.host}:{spec.port} unreachable ({pg_reason(detail)}); "
-                       f"{unreachable_hint(pg_reason(detail), spec.container)}") from None
+                       f"{unreachable_hint(pg_reason(detail), server_in_own_terms(inventory, 'postgres'))}") from None
 
 
 SLOTS_TAKEN = ("too many clients already", "remaining connection slots are reserved")

@@ -17,6 +17,7 @@ from redis.retry import Retry
 
 from .errors import NoAnswer, Unobservable, short_reason, unreachable_hint
 from .inventory import Engine, Inventory
+from .targets import server_in_own_terms
 
 
 def connect_redis(inventory: Inventory) -> redis.Redis:
@@ -41,7 +42,7 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
     except redis.RedisError as exc:
         client.close()
         raise NoAnswer(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
-                       f"{unreachable_hint(short_reason(exc), spec.container)}") from None
+                       f"{unreachable_hint(short_reason(exc), server_in_own_terms(inventory, 'redis'))}") from None
     return client
 
 

@@ -86,3 +86,32 @@ def test_a_silent_redis_is_asked_once_not_with_redis_pys_ten_retries(tmp_path, s
     with pytest.raises(NoAnswer):
         connect_redis(inventory(tmp_path, silent_port))
     assert made["retry"]._retries == 0  # one try, bounded by the inventory's read timeout
+
+
+@pytest.fixture
+def closed_port():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now: connections are refused
+    return port
+
+
+@pytest.mark.parametrize("docker, redis_hint, postgres_hint", [
+    (True, "is nautilus-redis running?", "is nautilus-postgres running?"),
+    (False, "is the Redis server running?", "is the PostgreSQL server running?"),
+])
+def test_a_refused_connection_asks_after_the_server_in_the_deployments_own_terms(tmp_path, closed_port, docker,
+                                                                                 redis_hint, postgres_hint):
+    path = tmp_path / "inv.yaml"
+    path.write_text(f"hosts: [{{name: local, docker: {str(docker).lower()}}}]\n"
+                    f"redis: {{port: {closed_port}}}\npostgres: {{port: {closed_port}}}\n"
+                    "timeouts: {connect_s: 1, read_s: 1}\n")
+    inv = load_inventory(str(path), environ={"NAUTILUS_POSTGRES_PASSWORD": "x"})
+    with pytest.raises(NoAnswer) as redis_down:
+        connect_redis(inv)
+    with pytest.raises(NoAnswer) as postgres_down:
+        connect_postgres(inv)
+    assert str(redis_down.value).endswith(redis_hint) and str(postgres_down.value).endswith(postgres_hint)
+    if not docker:
+        assert "nautilus-" not in str(redis_down.value) + str(postgres_down.value)
