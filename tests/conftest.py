@@ -147,8 +147,9 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None, reports: boo
     # The HTML and Allure reports cost about a fifth of a run's CPU, over the lab tests' hundreds of runs: only a
     # test that reads them (reports=True) has them written. The reports' own tests (test_outputs_on_lab,
     # test_allure_on_lab, ...) read every file of full runs, made through tests/outputs.py.
-    writers = (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}") if reports else \
-        ("-p", "no:html", "-p", "no:allure_pytest")
+    named = any(arg.startswith(("--html", "--alluredir")) for arg in args)  # a test naming its own: it reads them
+    writers = () if named else (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}") \
+        if reports else ("-p", "no:html", "-p", "no:allure_pytest")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *writers, *state,
            *args]
     full_env = dict(os.environ, **(env or {}))

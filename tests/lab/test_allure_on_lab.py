@@ -46,7 +46,7 @@ def test_allure_report_of_a_stopped_engine(tmp_path, fault):
     out = tmp_path / "out"
     for _ in range(2):
         results = out / f"daily-{new_run_id()}-allure"
-        run = run_checks(tmp_path, "-m", "daily", *INVENTORY, f"--alluredir={results}")
+        run = run_checks(tmp_path, "-m", "daily", *INVENTORY, f"--alluredir={results}", reports=True)
         assert ROOT_CAUSE in run.failed, run.output[-3000:]
         built = build_report(out)
         assert built.returncode == 0, built.stdout + built.stderr
