@@ -137,6 +137,23 @@ def holders(port: int, proc: Path = Path("/proc")) -> tuple[dict[str, str], list
     return sockets, socket_holders(sockets, proc) or ss_holders(port)
 
 
+def in_the_way(listening: str, address: str) -> bool:
+    """Whether a socket listening on `listening` (ip:port) takes the connections meant for `address`: its own
+    address or a wildcard does; another address of the machine does not. A name, not an address: it may.
+
+    >>> [in_the_way(a, "127.0.0.2") for a in ("127.0.0.1:8800", "0.0.0.0:8800", "[::]:8800", "[::ffff:127.0.0.2]:88")]
+    [False, True, True, True]
+    >>> in_the_way("127.0.0.1:8800", "db.internal"), in_the_way(":8800", "127.0.0.1")
+    (True, True)
+    """
+    host = listening.rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+    try:
+        wanted, bound = ipaddress.ip_address(address), ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return bound.is_unspecified or bound == wanted
+
+
 def publishers(ctx: Context, host: str, port: int) -> list[str]:
     """Containers publishing `port` on the host, as `name (state; ip:port->port/tcp)`."""
     found = []
@@ -146,6 +163,15 @@ def publishers(ctx: Context, host: str, port: int) -> list[str]:
                 found.append(f"{summary['name']} ({summary.get('State')}; {p.get('IP', '')}:{port}->"
                              f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')})")
     return sorted(set(found))
+
+
+def _published_at(line: str) -> str:
+    """The ip:port a `publishers` line names.
+
+    >>> _published_at("nautilus-risk-engine (running; 127.0.0.1:8200->8200/tcp)")
+    '127.0.0.1:8200'
+    """
+    return line.rsplit("; ", 1)[1].split("->", 1)[0]
 
 
 def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
@@ -165,9 +191,23 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
             ctx.say(f"containers: not checked ({exc})")
     # An engine that is a plain process is diagnosed as one, never through Docker.
     process_owners = {f"{e.name}-engine": e.name for e in inventory.engines.values() if e.port == port and not e.docker}
+    # The machine may answer on several addresses (a real host's, loopback's): only what listens on the target's
+    # address, or on all of them, stands in its way.
+    address = inventory.host(target.host).address
+    published, elsewhere = ([line for line in published if in_the_way(_published_at(line), address) == wanted]
+                            for wanted in (True, False))
     for line in published:
         ctx.say(f"port {port} is published by container {line}")
-    sockets, found = holders(port)
+    all_sockets, all_found = holders(port)
+    sockets = {inode: at for inode, at in all_sockets.items() if in_the_way(at, address)}
+    found = [holder for holder in all_found if in_the_way(holder.address, address)]
+    for line in elsewhere:
+        ctx.say(f"port {port} is also published by container {line}, on another address: not in the way of "
+                f"{address}:{port}")
+    for holder in all_found:
+        if holder not in found:
+            ctx.say(f"port {port} is also held by process {holder.pid}: {holder.command[:300]} (user {holder.user}, "
+                    f"listening on {holder.address}), on another address: not in the way of {address}:{port}")
     for holder in found:
         proxy = (" - Docker's port proxy for the container above"
                  if published and "docker-proxy" in holder.command else "")
@@ -177,7 +217,8 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
         ctx.say(f"something listens on {', '.join(sorted(set(sockets.values())))} but its process is not visible "
                 "to this user (run as root to see it)")
     if not sockets and not published:
-        ctx.say(f"nothing listens on port {port} and no container publishes it: the port is free"
+        where = f"{address}:{port}" if elsewhere or all_sockets else f"port {port}"
+        ctx.say(f"nothing listens on {where} and no container publishes it: the port is free"
                 + "".join(f"; {owner} is not serving: " + (ctx.command('diagnose-process', process_owners[owner])
                                                             if owner in process_owners else
                                                             ctx.command('diagnose-startup', container))

@@ -582,3 +582,25 @@ def test_cli_list_and_as_a_module():
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **ENV})
     assert done.returncode == 2 and done.stdout == "" and done.stderr.count("\n") == 1
     assert "Traceback" not in done.stderr
+
+
+def test_free_port_sets_apart_what_listens_on_another_address_of_the_machine(ctx, output, monkeypatch):
+    """The risk engine's address is 127.0.0.2 here; a program on 127.0.0.1:8200 is not in its way, one on all
+    addresses is."""
+    ctx.inventory.hosts[0].address = "127.0.0.2"
+    monkeypatch.setattr(ports, "holders", lambda port: ({"1": "127.0.0.1:8200"}, [
+        ports.Holder(41, "root", "python3 -m http.server 8200", "127.0.0.1:8200")]))
+    HELPERS["free-port"].run(ctx, "8200", False)
+    said = "\n".join(output)
+    assert ("port 8200 is also held by process 41: python3 -m http.server 8200 (user root, listening on "
+            "127.0.0.1:8200), on another address: not in the way of 127.0.0.2:8200") in said
+    assert "port 8200 is also published by container nautilus-risk-engine (running; 127.0.0.1:8200->8200/tcp), " \
+           "on another address: not in the way of 127.0.0.2:8200" in said
+    assert "nothing listens on 127.0.0.2:8200 and no container publishes it: the port is free" in said
+    output.clear()
+    monkeypatch.setattr(ports, "holders", lambda port: ({"2": "0.0.0.0:8200"}, [
+        ports.Holder(42, "root", "nc -l 8200", "0.0.0.0:8200")]))
+    HELPERS["free-port"].run(ctx, "8200", False)
+    said = "\n".join(output)
+    assert "port 8200 is held by process 42: nc -l 8200 (user root, listening on 0.0.0.0:8200)" in said
+    assert "the port is free" not in said
