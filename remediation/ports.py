@@ -154,24 +154,16 @@ def in_the_way(listening: str, address: str) -> bool:
     return bound.is_unspecified or bound == wanted
 
 
-def publishers(ctx: Context, host: str, port: int) -> list[str]:
-    """Containers publishing `port` on the host, as `name (state; ip:port->port/tcp)`."""
+def publishers(ctx: Context, host: str, port: int) -> list[tuple[str, str]]:
+    """Containers publishing `port` on the host: (the ip:port they publish on, `name (state; ip:port->port/tcp)`)."""
     found = []
     for summary in ctx.docker(host).containers():
         for p in summary.get("Ports") or []:
             if p.get("PublicPort") == port:
-                found.append(f"{summary['name']} ({summary.get('State')}; {p.get('IP', '')}:{port}->"
-                             f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')})")
+                at = f"{p.get('IP', '')}:{port}"
+                found.append((at, f"{summary['name']} ({summary.get('State')}; {at}->"
+                                  f"{p.get('PrivatePort')}/{p.get('Type', 'tcp')})"))
     return sorted(set(found))
-
-
-def _published_at(line: str) -> str:
-    """The ip:port a `publishers` line names.
-
-    >>> _published_at("nautilus-risk-engine (running; 127.0.0.1:8200->8200/tcp)")
-    '127.0.0.1:8200'
-    """
-    return line.rsplit("; ", 1)[1].split("->", 1)[0]
 
 
 def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
@@ -194,7 +186,7 @@ def free_port(ctx: Context, argument: str | None, apply: bool = False) -> int:
     # The machine may answer on several addresses (a real host's, loopback's): only what listens on the target's
     # address, or on all of them, stands in its way.
     address = inventory.host(target.host).address
-    published, elsewhere = ([line for line in published if in_the_way(_published_at(line), address) == wanted]
+    published, elsewhere = ([line for at, line in published if in_the_way(at, address) == wanted]
                             for wanted in (True, False))
     for line in published:
         ctx.say(f"port {port} is published by container {line}")

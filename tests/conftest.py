@@ -144,12 +144,14 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None, reports: boo
     stamp = time.monotonic_ns()
     junit = tmp_path / f"junit-{stamp}.xml"
     state = () if any(a.startswith("--state-dir") for a in args) else (f"--state-dir={tmp_path / f'state-{stamp}'}",)
-    # The HTML and Allure reports cost about a fifth of a run's CPU, over the lab tests' hundreds of runs: only a
-    # test that reads them (reports=True) has them written. The reports' own tests (test_outputs_on_lab,
-    # test_allure_on_lab, ...) read every file of full runs, made through tests/outputs.py.
-    named = any(arg.startswith(("--html", "--alluredir")) for arg in args)  # a test naming its own: it reads them
-    writers = () if named else (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}") \
-        if reports else ("-p", "no:html", "-p", "no:allure_pytest")
+    # The HTML and Allure reports cost about a fifth of a run's CPU: only a test that reads them has them written,
+    # by asking (reports=True) or by naming its own files. The reports' own tests read every file of full runs.
+    if any(arg.startswith(("--html", "--alluredir")) for arg in args):
+        writers: tuple[str, ...] = ()
+    elif reports:
+        writers = (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}")
+    else:
+        writers = ("-p", "no:html", "-p", "no:allure_pytest")
     cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *writers, *state,
            *args]
     full_env = dict(os.environ, **(env or {}))
