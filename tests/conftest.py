@@ -17,6 +17,7 @@ from lab import LABEL, LABEL_VALUE
 from lab.ownership import owned_container
 
 import lab_records
+from warm_runs import WARM
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
@@ -47,14 +48,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """What the lab tests saw the checks do, written as data for docs/coverage.md (tests/lab_records.py)."""
+    WARM.close()
     written = lab_records.save()
     if written:
         session.config.get_terminal_writer().line(f"lab check results recorded in {written}")
 
 
 def lab_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, text=True, capture_output=True,
-                          timeout=600)
+    done = WARM.run("lab", list(args), ROOT, dict(os.environ), timeout=600)
     if check and done.returncode != 0:
         raise AssertionError(f"python -m lab {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done
@@ -152,11 +153,10 @@ def run_checks(tmp_path: Path, *args: str, env: dict | None = None, reports: boo
         writers = (f"--html={tmp_path / 'report.html'}", f"--alluredir={tmp_path / 'allure'}")
     else:
         writers = ("-p", "no:html", "-p", "no:allure_pytest")
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *writers, *state,
-           *args]
+    cmd = ["-p", "no:cacheprovider", "-q", f"--junitxml={junit}", *writers, *state, *args]
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
-    done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+    done = WARM.run("pytest", cmd, ROOT, full_env, timeout=300)
     lab_records.note([junit] if junit.exists() else [], lab_records.inventory_argument(args))
     outcomes, messages = {}, {}
     if junit.exists():
