@@ -36,7 +36,7 @@ def inventory_with(tmp_path, **thresholds) -> str:
 
 
 def wait_for_target(instance: str, health: str, timeout_s: float = 45) -> None:
-    """Prometheus scrapes every 15 s: wait until it has seen the target in the wanted state."""
+    """The lab's Prometheus scrapes every 2 s: wait until it has seen the target in the wanted state."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
