@@ -20,7 +20,7 @@ from .fault_records import forget_container_faults
 from .maintenance import after_up
 from .port_holder import release_port_holders
 from .processes import down as stop_process_engines
-from .topology import find, services
+from .topology import SAFE_LOADER, find, services
 
 UP_TIMEOUT_S = 180
 # Data volumes and the image user that owns them (compose.yaml `user:`). A new
@@ -166,7 +166,7 @@ def wait_healthy(timeout_s: float = 90) -> None:
             return
         if time.monotonic() > deadline:
             raise LabError(f"not healthy after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
-        time.sleep(1)
+        time.sleep(0.3)
 
 
 PROCESS_START_MARGIN_S = 2.0
@@ -174,8 +174,7 @@ PROCESS_START_MARGIN_S = 2.0
 
 def settle_seconds() -> float:
     """The lab inventory's `min_uptime_s`: a container up for less is a fresh restart to the suite."""
-    import yaml
-    document = yaml.safe_load((LAB_DIR / "inventory.yaml").read_text()) or {}
+    document = yaml.load((LAB_DIR / "inventory.yaml").read_text(), Loader=SAFE_LOADER) or {}
     return float((document.get("thresholds") or {}).get("min_uptime_s", 0))
 
 

@@ -12,6 +12,7 @@ import xmlschema
 from prometheus_client.parser import text_string_to_metric_families
 
 import lab_records
+from warm_runs import WARM
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB_INVENTORY = ROOT / "lab" / "inventory.yaml"
@@ -20,15 +21,18 @@ JUNIT_SCHEMA = Path(__file__).resolve().parent / "unit" / "junit-xunit2.xsd"
 
 def run_suite(reports: Path, *args: str, wait: bool = True, state: Path | None = None, inventory: Path = LAB_INVENTORY,
               env: dict | None = None):
-    """A check run with the suite naming every file under `reports`, its state in `state` (default: reports/state)."""
+    """A check run with the suite naming every file under `reports`, its state in `state` (default: reports/state).
+
+    Waited for, it is forked from the warm interpreter (tests/warm_runs.py); with `wait=False`, a plain
+    `python -m pytest` the caller watches."""
     full_env = dict(os.environ, **(env or {}))
     full_env.setdefault("NAUTILUS_POSTGRES_PASSWORD_FILE", str(ROOT / "lab" / ".state" / "postgres-password"))
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--inventory={inventory}",
-           f"--reports-dir={reports}", f"--state-dir={state or reports / 'state'}", *args]
+    pytest_args = ["-p", "no:cacheprovider", "-q", f"--inventory={inventory}", f"--reports-dir={reports}",
+                   f"--state-dir={state or reports / 'state'}", *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=ROOT, env=full_env, text=True, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-    done = subprocess.run(cmd, cwd=ROOT, env=full_env, text=True, capture_output=True, timeout=300)
+        return subprocess.Popen([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=full_env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    done = WARM.run("pytest", pytest_args, ROOT, full_env, timeout=300)
     junit = artifacts_of(done.stdout + done.stderr).get("junit")
     lab_records.note([junit] if junit and junit.exists() else [], inventory)
     return done
