@@ -7,6 +7,7 @@ import os
 import time
 
 import docker
+import yaml
 
 from . import BACKUP_DIR, ENGINE_STATE_DIR, ENGINE_UID, LAB_DIR, LABEL, LABEL_VALUE, LOG_DIR, PROJECT, STATE_DIR, LabError
 from .base_image import ensure_base_image, image_tag
