@@ -254,7 +254,10 @@ def heal(target: str | None = None) -> list[str]:
     if target is None or "postgres" in names:
         done += data.heal_postgres(reset_statements="slow-query" in kinds)
     if target is None or "redis" in names:
-        done += data.heal_redis(records)
+        redis_container = find("redis").container
+        restarted = redis_container in stopped or "redis" in recreate or \
+            any(r["kind"] in SERVER_FAULTS and r["target"] == "redis" for r in records)
+        done += data.heal_redis(records, restarted)
     if target is None:
         done += data.heal_host([r for r in records if r["target"] == HOST])
     forget(records)
