@@ -334,10 +334,10 @@ class FakeExecApi:
     def __init__(self, code, output=b"", error=None):
         self.code, self.output, self.error, self.cmd = code, output, error, None
 
-    def exec_create(self, container, cmd, **_):
+    def exec_create(self, container, cmd, **options):
         if self.error:
             raise self.error
-        self.cmd = cmd
+        self.cmd, self.options = cmd, options
         return {"Id": "e1"}
 
     def exec_start(self, exec_id):
@@ -350,6 +350,7 @@ class FakeExecApi:
 def test_connect_from_reads_exit_code_and_refuses_a_broken_probe():
     api = FakeExecApi(0, b"connected to redis:6379 (10.0.0.2)\n")
     assert connect_from(api, "c", "redis", 6379, 3).ok and api.cmd[-3:] == ["redis", "6379", "3"]
+    assert api.options["environment"] == {"RES_OPTIONS": "timeout:3 attempts:1"}  # a name lookup is bounded too
     assert not connect_from(FakeExecApi(1, b"cannot connect to redis:6379: timed out\n"), "c", "redis", 6379, 3).ok
     with pytest.raises(Unobservable, match="exit code 127"):
         connect_from(FakeExecApi(127, b"exec: python3: not found"), "c", "redis", 6379, 3)
