@@ -16,10 +16,10 @@ pytest_generate_tests = leave_out_without_docker
 @check("redis-ping", "Redis answers PING", tiers=EMERGENCY, severity="critical", guide=MESSAGEBUS,
        remedy="restart-redis",
        needs=("container-running@redis", "port-open@redis"))
-def test_redis_ping(redis_backend, verdict):
+def test_redis_ping(redis_client, verdict):
     # Redis not answering is this check's finding; only a refusal of the suite's own secret leaves it unjudged.
     try:
-        client = redis_backend.get()
+        client = redis_client.get()
     except NoAnswer as exc:
         verdict.fail(expected="PONG", seen=str(exc))
     try:

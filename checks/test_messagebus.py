@@ -42,7 +42,7 @@ def connections(engine, bus_view, container_states, process_states, verdict) -> 
 
 @check("engine-messagebus-flag", "Engine reports its MessageBus connected", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus", applies=lambda engine: engine.health.reports("messagebus"),
-       needs=("engine-health-answers", "redis-ping"))
+       needs=("engine-health-answers", "redis-ping@redis"))
 def test_engine_messagebus_flag(engine, health_samples, verdict):
     body = health_json(engine, health_samples, verdict)
     flag = lookup(body, engine.health.messagebus)
@@ -51,7 +51,7 @@ def test_engine_messagebus_flag(engine, health_samples, verdict):
 
 @check("engine-bus-connection", "Redis shows the engine's connection", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
-       needs=("container-running", "port-open", "redis-ping"))
+       needs=("container-running", "port-open", "redis-ping@redis"))
 def test_engine_bus_connection(engine, bus_view, container_states, process_states, verdict):
     connections(engine, bus_view, container_states, process_states, verdict)
 
@@ -71,7 +71,7 @@ def test_engine_bus_idle(engine, bus_view, container_states, process_states, inv
 @check("engine-heartbeat-fresh", "The engine's heartbeat in Redis is fresh", tiers=EMERGENCY, severity="critical",
        guide=MESSAGEBUS, remedy="check-messagebus",
        applies=lambda engine: bool(engine.bus.heartbeat_key or engine.bus.heartbeat_stream),
-       needs=("container-running", "container-on-platform-network", "redis-ping"))
+       needs=("container-running", "container-on-platform-network", "redis-ping@redis"))
 def test_engine_heartbeat_fresh(engine, bus_view, inventory, verdict):
     beat = heartbeat_of(engine, verdict.observed(bus_view))
     verdict.expect(beat.age is not None, expected=f"a {beat.where}", seen=beat.missing)

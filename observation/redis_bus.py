@@ -17,13 +17,15 @@ from redis.retry import Retry
 
 from .errors import NoAnswer, Unobservable, short_reason, unreachable_hint
 from .inventory import Engine, Inventory
-from .targets import server_in_own_terms
+from .targets import RedisServer, redis_server_container, redis_servers, server_in_own_terms
 
 
-def connect_redis(inventory: Inventory) -> redis.Redis:
-    """A client that has answered PING, or Unobservable saying why (refused, wrong password, ...)."""
-    spec, timeouts = inventory.redis, inventory.timeouts
-    client = redis.Redis(host=spec.host, port=spec.port, db=spec.db, password=inventory.secrets.needed("redis"),
+def connect_redis(inventory: Inventory, server: RedisServer | None = None) -> redis.Redis:
+    """A client of the bus (or of `server`) that has answered PING, or Unobservable saying why (refused, wrong
+    password, ...)."""
+    server = server or redis_servers(inventory)[0]
+    spec, timeouts, title = server, inventory.timeouts, server.title()
+    client = redis.Redis(host=spec.address, port=spec.port, db=spec.db, password=inventory.secrets.needed(server.secret),
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.read_s,
                          # redis-py 6+ retries a timed-out or refused call 10 times with backoff by default: a
                          # Redis that does not answer then held the run ~15 s past the inventory's timeouts.
@@ -32,21 +34,28 @@ def connect_redis(inventory: Inventory) -> redis.Redis:
         client.ping()
     except redis.AuthenticationError as exc:
         client.close()
-        raise Unobservable(f"Redis at {spec.host}:{spec.port} refused the suite's credentials "
-                           f"({' '.join(str(exc).split())[:120]})", fix=credentials_fix(spec.password_env)) from None
+        raise Unobservable(f"{title} at {spec.address}:{spec.port} refused the suite's credentials "
+                           f"({' '.join(str(exc).split())[:120]})",
+                           fix=credentials_fix(spec.password_env, where=_settings_of(server))) from None
     except redis.ResponseError as exc:
         client.close()
         # Redis answers but refuses (MISCONF after a failed snapshot, LOADING, ...): it runs, so say what it said.
-        raise NoAnswer(f"Redis at {spec.host}:{spec.port} answers but refuses commands: "
+        raise NoAnswer(f"{title} at {spec.address}:{spec.port} answers but refuses commands: "
                            f"{' '.join(str(exc).split())[:200]}") from None
     except redis.RedisError as exc:
         client.close()
-        raise NoAnswer(f"Redis at {spec.host}:{spec.port} unreachable ({short_reason(exc)}); "
-                       f"{unreachable_hint(short_reason(exc), server_in_own_terms(inventory, 'redis'))}") from None
+        running = server_in_own_terms(inventory, "redis") if server.is_bus else \
+            (redis_server_container(inventory, server) or f"the Redis server of {server.name}")
+        raise NoAnswer(f"{title} at {spec.address}:{spec.port} unreachable ({short_reason(exc)}); "
+                       f"{unreachable_hint(short_reason(exc), running)}") from None
     return client
 
 
-def credentials_fix(password_env: str | None) -> str:
+def _settings_of(server: RedisServer) -> str:
+    return "redis" if server.is_bus else f"redis_instances.{server.name}"
+
+
+def credentials_fix(password_env: str | None, where: str = "redis") -> str:
     """What fits a refused password: the secret, never a restart (Redis runs; restarting it changes nothing).
 
     >>> credentials_fix("NAUTILUS_REDIS_PASSWORD")
@@ -56,8 +65,8 @@ def credentials_fix(password_env: str | None) -> str:
     """
     if password_env:
         return f"check the secret {password_env} (the password Redis requires, requirepass); nothing to restart"
-    return ("the inventory names no redis.password_env, so the suite sent no password: set redis.password_env to "
-            "the variable holding the password Redis requires; nothing to restart")
+    return (f"the inventory names no {where}.password_env, so the suite sent no password: set {where}.password_env "
+            "to the variable holding the password Redis requires; nothing to restart")
 
 
 @dataclass

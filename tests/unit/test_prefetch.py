@@ -14,5 +14,5 @@ def test_samples_start_after_what_they_take_and_wait_for():
 
 
 def test_timing_samples_are_the_ones_that_time_an_answer():
-    assert {"health_samples", "endpoint_samples", "redis_sample", "service_samples", "port_probes"} == _TIMING
+    assert {"health_samples", "endpoint_samples", "redis_samples", "service_samples", "port_probes"} == _TIMING
     assert _SAMPLES["engine_reach"][1] == ("container_usage",)
