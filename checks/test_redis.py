@@ -58,7 +58,7 @@ def test_redis_memory(redis_sample, inventory, verdict):
 
 
 @check("redis-evictions", "Redis evicted no key", tiers=DAILY, severity="normal", guide=APP_TUNING,
-       needs=("redis-ping",))
+       needs=("redis-ping",), applies=lambda server: not server.evicts)
 def test_redis_evictions(redis_sample, verdict):
     info = stats(redis_sample, verdict).info
     evicted = info.get("evicted_keys", 0)

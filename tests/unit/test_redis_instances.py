@@ -149,6 +149,13 @@ SERVER_CHECKS = ["test_redis_ping", "test_redis_memory", "test_redis_evictions",
                  "test_redis_connection_churn"]
 
 
+def test_a_cache_that_evicts_by_design_has_no_eviction_check(tmp_path):
+    evicting = {**CACHE, "redis_instances": {"cache": {**CACHE["redis_instances"]["cache"], "evicts": True}}}
+    ids = collected(tmp_path, evicting)
+    assert "test_redis_evictions[redis]" in ids and "test_redis_evictions[cache]" not in ids
+    assert "test_redis_memory[cache]" in ids
+
+
 def test_ids_name_each_server_and_stay_plain_for_the_bus_alone(tmp_path):
     several = collected(tmp_path, CACHE)
     for check in SERVER_CHECKS:
