@@ -56,7 +56,7 @@ def cache(lab):
 def test_a_second_redis_is_judged_on_its_own(tmp_path, cache):
     inventory = derived_inventory(
         tmp_path, services={"grafana": None, "redis-cache": {"port": CACHE_PORT, "container": CACHE}},
-        redis_instances={"cache": {"role": "market data cache", "port": CACHE_PORT}})
+        redis_instances={"cache": {"role": "market data cache", "port": CACHE_PORT, "service": "redis-cache"}})
     args = ("-m", "daily or weekly", "-k", SELECTION, f"--inventory={inventory}")
 
     healthy = run_checks(tmp_path, *args)
