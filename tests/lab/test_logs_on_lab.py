@@ -192,6 +192,8 @@ def test_error_lines_the_suites_own_probe_caused_are_not_blamed_on_the_engine(tm
     assert f"saw {logged};" in unknowing.messages[f"test_log_error_rate[{target}]"]
     # The engine's own errors beside the probe's are still the engine's.
     fault("error-burst", "analytics", "--count", "11")
+    # The lines must carry Docker's time stamp before the run's own probe call, or they read as that call's.
+    wait_for_line(target, "(synthetic lab fault 11/11)")
     burst = run_checks(tmp_path, "-m", "daily", "-k", selection, INVENTORY, state)
     # ("upstream timeout after 3000 ms": the burst's lines are slow-operation lines too)
     assert of(burst, target) == {f"test_log_error_rate[{target}]", f"test_log_slow_operations[{target}]"}
