@@ -23,9 +23,10 @@ from .targets import RedisServer, redis_server_container, redis_servers, server_
 def connect_redis(inventory: Inventory, server: RedisServer | None = None) -> redis.Redis:
     """A client of the bus (or of `server`) that has answered PING, or Unobservable saying why (refused, wrong
     password, ...)."""
-    server = server or redis_servers(inventory)[0]
-    spec, timeouts, title = server, inventory.timeouts, server.title()
-    client = redis.Redis(host=spec.address, port=spec.port, db=spec.db, password=inventory.secrets.needed(server.secret),
+    server, timeouts = server or redis_servers(inventory)[0], inventory.timeouts
+    where = f"{server.title()} at {server.address}:{server.port}"
+    client = redis.Redis(host=server.address, port=server.port, db=server.db,
+                         password=inventory.secrets.needed(server.secret),
                          socket_connect_timeout=timeouts.connect_s, socket_timeout=timeouts.read_s,
                          # redis-py 6+ retries a timed-out or refused call 10 times with backoff by default: a
                          # Redis that does not answer then held the run ~15 s past the inventory's timeouts.
@@ -34,19 +35,17 @@ def connect_redis(inventory: Inventory, server: RedisServer | None = None) -> re
         client.ping()
     except redis.AuthenticationError as exc:
         client.close()
-        raise Unobservable(f"{title} at {spec.address}:{spec.port} refused the suite's credentials "
-                           f"({' '.join(str(exc).split())[:120]})",
-                           fix=credentials_fix(spec.password_env, where=_settings_of(server))) from None
+        raise Unobservable(f"{where} refused the suite's credentials ({' '.join(str(exc).split())[:120]})",
+                           fix=credentials_fix(server.password_env, where=_settings_of(server))) from None
     except redis.ResponseError as exc:
         client.close()
         # Redis answers but refuses (MISCONF after a failed snapshot, LOADING, ...): it runs, so say what it said.
-        raise NoAnswer(f"{title} at {spec.address}:{spec.port} answers but refuses commands: "
-                           f"{' '.join(str(exc).split())[:200]}") from None
+        raise NoAnswer(f"{where} answers but refuses commands: {' '.join(str(exc).split())[:200]}") from None
     except redis.RedisError as exc:
         client.close()
         running = server_in_own_terms(inventory, "redis") if server.is_bus else \
             (redis_server_container(inventory, server) or f"the Redis server of {server.name}")
-        raise NoAnswer(f"{title} at {spec.address}:{spec.port} unreachable ({short_reason(exc)}); "
+        raise NoAnswer(f"{where} unreachable ({short_reason(exc)}); "
                        f"{unreachable_hint(short_reason(exc), running)}") from None
     return client
 
